@@ -1,0 +1,147 @@
+"""`hakeeper`: run the daemon, check a config (-t), or convert keepalived.conf to YAML."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+
+from hakeeper import __version__
+from hakeeper.config import ConfigErrors, load_config
+from hakeeper.config.convert import to_yaml
+from hakeeper.dump import DEFAULT_STATE_FILE
+
+DEFAULT_CONFIGS = ("/etc/hakeeper/hakeeper.yaml", "/etc/keepalived/keepalived.conf")
+DEFAULT_PID_FILE = "/run/hakeeper.pid"
+
+# Exit codes (documented in hakeeper(8)); 2 is argparse's usage error.
+EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 3
+
+
+def default_config() -> str:
+    for path in DEFAULT_CONFIGS:
+        if os.path.exists(path):
+            return path
+    return DEFAULT_CONFIGS[0]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hakeeper",
+        description="VRRP failover and LVS load balancing (keepalived-compatible).",
+        epilog="hakeeper convert FILE prints FILE (keepalived.conf) as hakeeper YAML.",
+    )
+    p.add_argument("--version", "-v", action="version", version=f"hakeeper {__version__}")
+    p.add_argument("-f", "--use-file", dest="config", help="config file (YAML or keepalived.conf)")
+    p.add_argument("-t", "--config-test", action="store_true", help="check the config and exit")
+    p.add_argument("-p", "--pid-file", "--pid", dest="pid_file", default=DEFAULT_PID_FILE)
+    p.add_argument("--state-file", default=DEFAULT_STATE_FILE, help="JSON dump of the live state")
+    p.add_argument("-D", "--log-detail", action="store_true", help="debug logging")
+    p.add_argument(
+        "-n", "--dont-fork", action="store_true", help="accepted for keepalived compatibility"
+    )
+    p.add_argument("-l", "--log-console", action="store_true", help="accepted (logs go to stderr)")
+    return p
+
+
+def check(path: str) -> int:
+    """`-t`: every error as FILE:LINE: message; warnings too; 0 only when loadable."""
+    try:
+        config = load_config(path)
+    except ConfigErrors as e:
+        for err in e.errors:
+            print(err, file=sys.stderr)
+        for w in e.warnings:
+            print(f"{w} (warning)", file=sys.stderr)
+        print(f"{path}: {len(e.errors)} error(s)", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as e:
+        print(f"{path}: {e.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    for w in config.warnings:
+        print(f"{w} (warning)", file=sys.stderr)
+    n = len(config.vrrp_instances)
+    print(f"{path}: OK ({n} vrrp_instance(s), {len(config.warnings)} warning(s))")
+    return EXIT_OK
+
+
+def convert(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="hakeeper convert", description="keepalived.conf to YAML")
+    p.add_argument("file")
+    args = p.parse_args(argv)
+    try:
+        config = load_config(args.file)
+    except ConfigErrors as e:
+        for err in e.errors:
+            print(err, file=sys.stderr)
+        return EXIT_CONFIG
+    for w in config.warnings:
+        print(f"{w} (warning)", file=sys.stderr)
+    sys.stdout.write(to_yaml(config))
+    return EXIT_OK
+
+
+def _setup_logging(debug: bool) -> None:
+    # under systemd the journal stamps each line; a terminal gets our own timestamps
+    fmt = "%(levelname)s %(message)s"
+    if not os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(asctime)s.%(msecs)03d " + fmt
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format=fmt,
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["convert"]:
+        return convert(argv[1:])
+    args = _parser().parse_args(argv)
+    path = args.config or default_config()
+    if args.config_test:
+        return check(path)
+    _setup_logging(args.log_detail)
+    log = logging.getLogger("hakeeper")
+    try:
+        config = load_config(path)
+    except ConfigErrors as e:
+        for err in e.errors:
+            log.error("%s", err)
+        return EXIT_CONFIG
+    except OSError as e:
+        log.error("%s: %s", path, e.strerror)
+        return EXIT_CONFIG
+    for w in config.warnings:
+        log.warning("%s", w)
+
+    from hakeeper.daemon import Daemon  # imported late: -t and convert need no net stack
+
+    _write_pid(args.pid_file)
+    log.info("hakeeper %s starting with %s", __version__, path)
+    try:
+        return asyncio.run(Daemon(path, config, args.state_file).run())
+    except OSError as e:
+        log.error("fatal: %s", e)
+        return EXIT_RUNTIME
+    finally:
+        _remove_pid(args.pid_file)
+
+
+def _write_pid(path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def _remove_pid(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

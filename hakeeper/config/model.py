@@ -1,0 +1,287 @@
+"""The frozen configuration model both readers (YAML, keepalived.conf) produce.
+
+Field names are keepalived's keywords. Defaults are keepalived's defaults. Every object
+carries an `origin` (file, line) that is excluded from equality, so the same config read
+from keepalived.conf and from its YAML conversion compares equal.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was read: shown in every error and warning."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+NO_ORIGIN = Origin("<none>", 0)
+VRRP_MCAST_GROUP4 = ipaddress.IPv4Address("224.0.0.18")  # RFC 5798 section 5.1.1.2
+VRRP_MCAST_GROUP6 = ipaddress.IPv6Address("ff02::12")  # RFC 5798 section 5.1.2.2
+
+
+@dataclass(frozen=True)
+class VirtualAddress:
+    """One `virtual_ipaddress` line: `198.18.0.100/24 dev eth0 label eth0:1 scope global`."""
+
+    address: IPAddress
+    prefixlen: int
+    dev: str | None = None
+    label: str | None = None
+    scope: str | None = None
+    broadcast: str | None = None
+    no_track: bool = False
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+    @property
+    def family(self) -> int:
+        return self.address.version
+
+    def __str__(self) -> str:
+        return f"{self.address}/{self.prefixlen}"
+
+
+@dataclass(frozen=True)
+class VirtualRoute:
+    """One `virtual_routes` line. `dst` may be 'default'; unknown options are kept verbatim."""
+
+    dst: str
+    via: str | None = None
+    dev: str | None = None
+    src: str | None = None
+    table: int | None = None
+    metric: int | None = None
+    scope: str | None = None
+    type: str | None = None  # blackhole, unreachable, prohibit
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class VirtualRule:
+    """One `virtual_rules` line: `from 198.18.0.100 table 100 priority 100`."""
+
+    src: str | None = None  # 'from'
+    dst: str | None = None  # 'to'
+    table: int | None = None
+    priority: int | None = None
+    iif: str | None = None
+    oif: str | None = None
+    fwmark: int | None = None
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TrackScript:
+    """A `track_script` reference; `weight` overrides the script's own when set."""
+
+    name: str
+    weight: int | None = None
+    reverse: bool = False
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TrackInterface:
+    name: str
+    weight: int = 0
+    reverse: bool = False
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    name: str
+    weight: int | None = None
+    reverse: bool = False
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class VrrpScript:
+    """`vrrp_script NAME { script ...; interval 1; weight 0; rise 1; fall 1 }`."""
+
+    name: str
+    script: tuple[str, ...]  # argv after keepalived's quoting rules
+    interval: float = 1.0
+    timeout: float | None = None  # keepalived: defaults to interval when unset
+    weight: int = 0
+    weight_reverse: bool = False
+    rise: int = 1
+    fall: int = 1
+    user: str | None = None
+    group: str | None = None
+    init_fail: bool = False
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class VrrpTrackFile:
+    """`vrrp_track_file NAME { file PATH; weight 1; init_file [VALUE] [overwrite] }`."""
+
+    name: str
+    file: str
+    weight: int = 1
+    weight_reverse: bool = False
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Notify scripts shared by instances and sync groups (argv, already split)."""
+
+    notify: tuple[str, ...] | None = None
+    notify_master: tuple[str, ...] | None = None
+    notify_backup: tuple[str, ...] | None = None
+    notify_fault: tuple[str, ...] | None = None
+    notify_stop: tuple[str, ...] | None = None
+    notify_master_rx_lower_pri: tuple[str, ...] | None = None
+    smtp_alert: bool | None = None
+
+
+@dataclass(frozen=True)
+class VrrpInstance:
+    """`vrrp_instance NAME { ... }` with keepalived's defaults."""
+
+    name: str
+    interface: str
+    virtual_router_id: int
+    state: str = "BACKUP"  # the initial state asked for: MASTER or BACKUP
+    priority: int = 100
+    advert_int: float = 1.0  # seconds; v3 allows centiseconds
+    version: int = 2  # global vrrp_version, forced to 3 for IPv6
+    family: int = 4  # 4 or 6, from the virtual addresses (native_ipv6 forces 6)
+    nopreempt: bool = False
+    preempt_delay: float = 0.0
+    auth_type: str | None = None  # PASS or AH (v2 only)
+    auth_pass: str | None = None
+    virtual_ipaddress: tuple[VirtualAddress, ...] = ()
+    virtual_ipaddress_excluded: tuple[VirtualAddress, ...] = ()
+    virtual_routes: tuple[VirtualRoute, ...] = ()
+    virtual_rules: tuple[VirtualRule, ...] = ()
+    mcast_src_ip: IPAddress | None = None
+    unicast_src_ip: IPAddress | None = None
+    unicast_peer: tuple[IPAddress, ...] = ()
+    unicast_ttl: int = 255
+    check_unicast_src: bool = False
+    use_vmac: str | None = None  # interface name; "" -> keepalived's vrrp.<VRID>
+    vmac_xmit_base: bool = False
+    garp_master_delay: float = 5.0
+    garp_master_repeat: int = 5
+    garp_master_refresh: float = 0.0  # 0 = off
+    garp_master_refresh_repeat: int = 1
+    garp_lower_prio_delay: float | None = None
+    garp_lower_prio_repeat: int | None = None
+    lower_prio_no_advert: bool = False
+    higher_prio_send_advert: bool = False
+    dont_track_primary: bool = False
+    accept: bool | None = None  # None: keepalived's default (accept unless vrrp_strict)
+    strict_mode: bool | None = None
+    track_script: tuple[TrackScript, ...] = ()
+    track_interface: tuple[TrackInterface, ...] = ()
+    track_file: tuple[TrackFile, ...] = ()
+    notify: Notify = Notify()
+    debug: int = 0
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.priority == 255
+
+    @property
+    def vmac_interface(self) -> str | None:
+        if self.use_vmac is None:
+            return None
+        return self.use_vmac or f"vrrp.{self.virtual_router_id}"
+
+
+@dataclass(frozen=True)
+class VrrpSyncGroup:
+    name: str
+    group: tuple[str, ...]
+    track_script: tuple[TrackScript, ...] = ()
+    track_interface: tuple[TrackInterface, ...] = ()
+    track_file: tuple[TrackFile, ...] = ()
+    global_tracking: bool = False
+    sync_group_tracking_weight: bool = False
+    notify: Notify = Notify()
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class GlobalDefs:
+    router_id: str | None = None
+    vrrp_version: int = 2
+    vrrp_mcast_group4: ipaddress.IPv4Address = VRRP_MCAST_GROUP4
+    vrrp_mcast_group6: ipaddress.IPv6Address = VRRP_MCAST_GROUP6
+    vrrp_garp_master_delay: float = 5.0
+    vrrp_garp_master_repeat: int = 5
+    vrrp_garp_master_refresh: float = 0.0
+    vrrp_garp_master_refresh_repeat: int = 1
+    vrrp_garp_interval: float = 0.0
+    vrrp_gna_interval: float = 0.0
+    vrrp_skip_check_adv_addr: bool = False
+    vrrp_strict: bool = False
+    vrrp_check_unicast_src: bool = False
+    vrrp_startup_delay: float = 0.0
+    enable_script_security: bool = False
+    script_user: str | None = None
+    notification_email: tuple[str, ...] = ()
+    notification_email_from: str | None = None
+    smtp_server: str | None = None
+    smtp_connect_timeout: float = 30.0
+    enable_dbus: bool = False
+    enable_snmp_vrrp: bool = False
+    enable_snmp_checker: bool = False
+    enable_snmp_rfcv2: bool = False
+    enable_snmp_rfcv3: bool = False
+    enable_traps: bool = False
+    snmp_socket: str | None = None
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class RawBlock:
+    """A block kept verbatim for features a later issue gives meaning (virtual_server...)."""
+
+    keyword: str
+    args: tuple[str, ...]
+    children: tuple[RawBlock, ...] = ()
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A non-fatal finding (unknown keyword...), printed as `FILE:LINE: message`."""
+
+    origin: Origin
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Config:
+    global_defs: GlobalDefs = GlobalDefs()
+    vrrp_scripts: tuple[VrrpScript, ...] = ()
+    vrrp_track_files: tuple[VrrpTrackFile, ...] = ()
+    vrrp_instances: tuple[VrrpInstance, ...] = ()
+    vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
+    virtual_servers: tuple[RawBlock, ...] = ()  # LVS issue turns these into a model
+    warnings: tuple[Warning_, ...] = field(default=(), compare=False)
+    source: str = field(default="", compare=False)
+
+    def instance(self, name: str) -> VrrpInstance:
+        for inst in self.vrrp_instances:
+            if inst.name == name:
+                return inst
+        raise KeyError(name)

@@ -1,0 +1,267 @@
+"""The daemon: wires config, VRRP instances, sockets, link events and views; handles signals."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+
+from hakeeper.config import ConfigErrors, load_config
+from hakeeper.config.model import Config, IPAddress, VrrpInstance
+from hakeeper.dump import JsonDump
+from hakeeper.net.garp import GarpSender
+from hakeeper.net.linkmon import LinkMonitor
+from hakeeper.net.netlink import Netlink, NetlinkError
+from hakeeper.net.vrrpsock import VrrpSocket
+from hakeeper.sdnotify import notify, watchdog_interval
+from hakeeper.state import Runtime
+from hakeeper.vrrp.checks import vrid_of
+from hakeeper.vrrp.instance import InstanceRunner
+
+log = logging.getLogger("hakeeper")
+
+# Fields a reload may change without restarting the instance (the core takes them live).
+LIVE_FIELDS = (
+    "priority",
+    "advert_int",
+    "nopreempt",
+    "preempt_delay",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "notify",
+    "track_script",
+    "track_interface",
+    "track_file",
+    "state",
+    "debug",
+)
+
+
+def identity(inst: VrrpInstance) -> VrrpInstance:
+    """The instance with its live fields blanked: equal identities reload without a restart."""
+    blank = VrrpInstance(inst.name, inst.interface, inst.virtual_router_id)
+    return dataclasses.replace(inst, **{f: getattr(blank, f) for f in LIVE_FIELDS})
+
+
+class Transport:
+    """Raw VRRP sockets shared by every instance on one interface and family.
+
+    Receiving is per (interface, family) with dispatch by VRID; sending may use another
+    interface (the VMAC) and gets its own socket.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
+        self.receivers: dict[tuple[str, int, int], InstanceRunner] = {}
+
+    def _receiver(self, ifname: str, family: int, group: IPAddress) -> VrrpSocket:
+        key = (ifname, family)
+        sock = self.sockets.get(key)
+        if sock is None:
+            sock = VrrpSocket(
+                ifname,
+                family,
+                lambda payload, src, dst, ttl, _ifindex: self._on_packet(
+                    ifname, family, payload, src, dst, ttl
+                ),
+                group=group,
+            )
+            self.sockets[key] = sock
+        return sock
+
+    def attach(self, runner: InstanceRunner, group: IPAddress) -> None:
+        inst = runner.inst
+        self._receiver(inst.interface, inst.family, group)
+        send_if = runner.wire.send_ifname
+        if send_if != inst.interface and (send_if, inst.family) not in self.sockets:
+            # a VMAC sends from its macvlan (virtual source MAC) but hears on the base link
+            self.sockets[(send_if, inst.family)] = VrrpSocket(
+                send_if, inst.family, None, receive=False
+            )
+        self.receivers[(inst.interface, inst.family, inst.virtual_router_id)] = runner
+
+    def detach(self, runner: InstanceRunner) -> None:
+        inst = runner.inst
+        key = (inst.interface, inst.family, inst.virtual_router_id)
+        if self.receivers.get(key) is runner:
+            del self.receivers[key]
+        send_key = (runner.wire.send_ifname, inst.family)
+        if send_key[0] != inst.interface:
+            sock = self.sockets.pop(send_key, None)  # the VMAC is gone with its instance
+            if sock is not None:
+                sock.close()
+
+    def send(self, payload: bytes, src: IPAddress, dst: IPAddress, ifname: str) -> None:
+        family = 4 if src.version == 4 else 6
+        self.sockets[(ifname, family)].send(payload, dst, src)
+
+    def _on_packet(
+        self, ifname: str, family: int, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int
+    ) -> None:
+        vrid = vrid_of(payload)
+        runner = self.receivers.get((ifname, family, vrid)) if vrid is not None else None
+        if runner is None:
+            # keepalived counts these globally (vrrpRouterVrIdErrors / vrrpv3 router stats)
+            self.runtime.count("vrid_err" if vrid is not None else "packet_len_err")
+            return
+        runner.on_packet(payload, src, dst, ttl)
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
+
+
+class Daemon:
+    def __init__(self, config_file: str, config: Config, state_file: str) -> None:
+        self.config_file = config_file
+        self.config = config
+        self.runtime = Runtime(config_file=config_file)
+        self.state_file = state_file
+        self.runners: dict[str, InstanceRunner] = {}
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stopping = asyncio.Event()
+        self.netlink = Netlink()
+        self.garp = GarpSender()
+        self.transport = Transport(self.runtime)
+        self.dump = JsonDump(self.runtime, self.state_file)
+        self.linkmon = LinkMonitor(self._on_link)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGUSR1, self.dump.write)
+        try:
+            self.linkmon.start()
+            self._apply(self.config)
+            self.dump.write()
+            notify("READY=1\nSTATUS=running")
+            self._arm_watchdog()
+            await self._stopping.wait()
+        finally:
+            notify("STOPPING=1")
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        for runner in list(self.runners.values()):
+            self._stop_runner(runner)
+        self.transport.close()
+        self.linkmon.close()
+        self.garp.close()
+        self.netlink.close()
+        self.dump.remove()
+        log.info("stopped")
+
+    def _arm_watchdog(self) -> None:
+        interval = watchdog_interval()
+        if interval is None or self._loop is None:
+            return
+
+        def ping() -> None:
+            # pinged from the event loop itself, so a stuck loop misses it and is restarted
+            notify("WATCHDOG=1")
+            assert self._loop is not None
+            self._loop.call_later(interval, ping)
+
+        ping()
+
+    # -- config ---------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Apply a new config; a bad one is reported and the running one kept."""
+        notify("RELOADING=1")
+        try:
+            new = load_config(self.config_file)
+        except ConfigErrors as e:
+            for err in e.errors:
+                log.error("reload refused: %s", err)
+            self.runtime.count("reload_failed")
+            notify("READY=1\nSTATUS=reload refused, running previous config")
+            return False
+        except OSError as e:
+            log.error("reload refused: %s: %s", self.config_file, e)
+            self.runtime.count("reload_failed")
+            notify("READY=1\nSTATUS=reload refused, running previous config")
+            return False
+        for w in new.warnings:
+            log.warning("%s", w)
+        self._apply(new)
+        self.runtime.reloads += 1
+        self.runtime.emit("global", "reload", "reloads")
+        log.info("reloaded %s", self.config_file)
+        notify("READY=1\nSTATUS=running")
+        return True
+
+    def _apply(self, new: Config) -> None:
+        """Move the running set of instances to `new`, touching only what changed."""
+        old_gdefs = self.config.global_defs
+        gdefs = new.global_defs
+        self.runtime.router_id = gdefs.router_id or os.uname().nodename
+        wanted = {inst.name: inst for inst in new.vrrp_instances}
+        # stop what is gone or changed beyond what a live reconfigure can do, first,
+        # so a replacement can take the same VRID on the same interface
+        for name, runner in list(self.runners.items()):
+            inst = wanted.get(name)
+            if inst is None or gdefs != old_gdefs or identity(inst) != identity(runner.inst):
+                self._stop_runner(runner)
+        for inst in new.vrrp_instances:
+            runner = self.runners.get(inst.name)
+            if runner is None:
+                self._start_runner(inst, new)
+            elif runner.inst != inst:
+                runner.reconfigure(inst, gdefs)
+        self.config = new
+
+    def _start_runner(self, inst: VrrpInstance, config: Config) -> None:
+        assert self._loop is not None
+        gdefs = config.global_defs
+        try:
+            runner = InstanceRunner(
+                inst,
+                gdefs,
+                self.runtime,
+                self.netlink,
+                self.garp,
+                self.transport.send,
+                self._loop,
+            )
+            group = gdefs.vrrp_mcast_group6 if inst.family == 6 else gdefs.vrrp_mcast_group4
+            runner.prepare()
+            self.transport.attach(runner, group)
+            self.runners[inst.name] = runner
+            runner.start(link_up=self.netlink.link_is_up(inst.interface))
+        except (OSError, NetlinkError) as e:
+            log.error("%s: cannot start: %s", inst.name, e)
+            self.runtime.instances.pop(inst.name, None)
+            self.runners.pop(inst.name, None)
+            return
+        self.runtime.emit("instance", inst.name, "added")
+
+    def _stop_runner(self, runner: InstanceRunner) -> None:
+        try:
+            runner.stop()
+        except (OSError, NetlinkError) as e:
+            log.error("%s: stop: %s", runner.inst.name, e)
+        self.transport.detach(runner)
+        self.runners.pop(runner.inst.name, None)
+        self.runtime.emit("instance", runner.inst.name, "removed")
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _on_link(self, ifname: str, up: bool) -> None:
+        log.info("%s: link %s", ifname, "up" if up else "down")
+        for runner in list(self.runners.values()):
+            if runner.inst.interface == ifname:
+                runner.on_link(up)

@@ -1,0 +1,107 @@
+"""The one runtime model every view (JSON dump, hakeeperctl, later D-Bus and SNMP) reads.
+
+Views never keep a copy: they read these objects and subscribe to their change events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hakeeper import __version__
+from hakeeper.config.model import VrrpInstance
+from hakeeper.vrrp.stats import InstanceStats
+
+log = logging.getLogger("hakeeper.state")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change in the model: `kind` is e.g. 'instance', `name` the object, `changed` the keys."""
+
+    kind: str
+    name: str
+    changed: tuple[str, ...]
+
+
+Listener = Callable[[Event], None]
+
+
+@dataclass
+class InstanceState:
+    """Live state of one VRRP instance; the engine writes it, views read it."""
+
+    config: VrrpInstance
+    stats: InstanceStats
+    state: str = "INIT"
+    effective_priority: int = 0
+    master_address: str | None = None
+    master_adver_interval: float = 0.0
+    last_transition: float | None = None  # wall clock, for humans
+    last_reason: str = ""
+    vips_present: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "name": c.name,
+            "state": self.state,
+            "interface": c.interface,
+            "vmac_interface": c.vmac_interface,
+            "virtual_router_id": c.virtual_router_id,
+            "family": f"IPv{c.family}",
+            "version": c.version,
+            "base_priority": c.priority,
+            "effective_priority": self.effective_priority,
+            "advert_int": c.advert_int,
+            "master_adver_interval": self.master_adver_interval,
+            "preempt": not c.nopreempt,
+            "preempt_delay": c.preempt_delay,
+            "virtual_ipaddress": [str(v) for v in c.virtual_ipaddress],
+            "unicast_peer": [str(p) for p in c.unicast_peer],
+            "master_address": self.master_address,
+            "last_transition": self.last_transition,
+            "last_reason": self.last_reason,
+            "stats": self.stats.as_dict(),
+        }
+
+
+@dataclass
+class Runtime:
+    """All live objects of one daemon, and the listeners that turn changes into views."""
+
+    config_file: str = ""
+    router_id: str = ""
+    started: float = field(default_factory=time.time)
+    reloads: int = 0
+    instances: dict[str, InstanceState] = field(default_factory=dict)
+    global_counters: dict[str, int] = field(default_factory=dict)
+    _listeners: list[Listener] = field(default_factory=list)
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, kind: str, name: str, *changed: str) -> None:
+        event = Event(kind, name, changed)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken view must never stop the engine
+                log.exception("view failed on %s", event)
+
+    def count(self, counter: str) -> None:
+        self.global_counters[counter] = self.global_counters.get(counter, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "config_file": self.config_file,
+            "router_id": self.router_id,
+            "started": self.started,
+            "reloads": self.reloads,
+            "counters": dict(self.global_counters),
+            "instances": [i.as_dict() for i in self.instances.values()],
+        }

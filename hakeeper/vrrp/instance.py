@@ -1,0 +1,316 @@
+"""The asyncio shell around one VRRP core: moves bytes, sleeps, and carries out actions.
+
+Everything protocol-shaped is decided by `VrrpCore`; this module only feeds it (packets,
+timer expiries, link changes) and executes what it returns (adverts, VIPs, GARPs), then
+publishes the result to the runtime model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hakeeper.config.model import GlobalDefs, IPAddress, VirtualAddress, VrrpInstance
+from hakeeper.net.garp import GarpSender
+from hakeeper.net.netlink import Netlink, NetlinkError
+from hakeeper.state import InstanceState, Runtime
+from hakeeper.vrrp import core as vc
+from hakeeper.vrrp.checks import NOT_COUNTED, ExpectParams, inspect_advert
+from hakeeper.vrrp.packet import Advert, PacketError, decode, encode
+from hakeeper.vrrp.stats import InstanceStats
+
+log = logging.getLogger("hakeeper.vrrp")
+
+AUTH_TYPES = {None: 0, "PASS": 1, "AH": 2}
+
+# Sends one VRRP payload: (payload, src, dst, send_ifname).
+SendFn = Callable[[bytes, IPAddress, IPAddress, str], None]
+
+
+@dataclass(frozen=True)
+class Wire:
+    """What this instance puts on the wire, derived once from config and interface."""
+
+    src: IPAddress
+    dsts: tuple[IPAddress, ...]
+    send_ifname: str
+    unicast: bool
+
+
+def core_config(inst: VrrpInstance, primary: IPAddress | None) -> vc.CoreConfig:
+    return vc.CoreConfig.from_instance(inst, primary)
+
+
+class InstanceRunner:
+    """Runs one `vrrp_instance`: one core, one timer, the instance's VIPs."""
+
+    def __init__(
+        self,
+        inst: VrrpInstance,
+        gdefs: GlobalDefs,
+        runtime: Runtime,
+        netlink: Netlink,
+        garp: GarpSender,
+        send: SendFn,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.inst = inst
+        self.gdefs = gdefs
+        self.runtime = runtime
+        self.netlink = netlink
+        self.garp = garp
+        self._send = send
+        self.loop = loop
+        self.stats = InstanceStats()
+        self.view = InstanceState(config=inst, stats=self.stats)
+        self.wire = self._wire()
+        self.core = vc.VrrpCore(core_config(inst, self.wire.src), self.stats)
+        self.expect = self._expect()
+        self._timer: asyncio.TimerHandle | None = None
+        runtime.instances[inst.name] = self.view
+
+    # -- derived once ---------------------------------------------------------------------
+
+    @property
+    def vip_ifname(self) -> str:
+        return self.inst.vmac_interface or self.inst.interface
+
+    def _wire(self) -> Wire:
+        inst = self.inst
+        src = inst.unicast_src_ip or inst.mcast_src_ip
+        if src is None:
+            exclude = {v.address for v in inst.virtual_ipaddress}
+            src = self.netlink.primary_address(inst.interface, inst.family, exclude=exclude)
+        if src is None:
+            raise NetlinkError(
+                "primary_address", 0, f"{inst.interface} has no IPv{inst.family} address"
+            )
+        if inst.unicast_peer:
+            dsts: tuple[IPAddress, ...] = tuple(inst.unicast_peer)
+        elif inst.family == 6:
+            dsts = (self.gdefs.vrrp_mcast_group6,)
+        else:
+            dsts = (self.gdefs.vrrp_mcast_group4,)
+        # keepalived sends from the VMAC interface unless vmac_xmit_base is set
+        send_if = inst.interface if inst.vmac_xmit_base else self.vip_ifname
+        return Wire(src=src, dsts=dsts, send_ifname=send_if, unicast=bool(inst.unicast_peer))
+
+    def _expect(self) -> ExpectParams:
+        inst = self.inst
+        return ExpectParams(
+            version=inst.version,
+            vrid=inst.virtual_router_id,
+            interval_cs=round(inst.advert_int * 100),
+            auth_type=AUTH_TYPES.get(inst.auth_type, 0),
+            auth_pass=(inst.auth_pass or "").encode(),
+            addresses=tuple(v.address for v in inst.virtual_ipaddress),
+            unicast=self.wire.unicast,
+            skip_check_adv_addr=self.gdefs.vrrp_skip_check_adv_addr,
+            unicast_peers=tuple(inst.unicast_peer),
+            check_unicast_src=inst.check_unicast_src or self.gdefs.vrrp_check_unicast_src,
+        )
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create what the instance sends from (its VMAC) before sockets are opened on it."""
+        if self.inst.vmac_interface:
+            self.netlink.ensure_vmac(
+                self.inst.interface,
+                self.inst.vmac_interface,
+                self.inst.virtual_router_id,
+                self.inst.family,
+            )
+
+    def start(self, link_up: bool) -> None:
+        self.core.start(self.loop.time(), link_up=link_up)
+        self._pump()
+
+    def on_packet(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int) -> None:
+        try:
+            adv = decode(payload, src, dst)
+        except PacketError as e:
+            self._drop(e.reason, src)
+            return
+        core = self.core
+        verdict = inspect_advert(
+            adv,
+            ttl=ttl,
+            src=src,
+            dst=dst,
+            expect=self.expect,
+            # keepalived re-checks the VIP list only when the sender is a new master
+            master_changed=core.state is vc.State.MASTER or src != core.master_address,
+        )
+        for counter in verdict.counters:
+            self.stats.bump(counter)
+        if verdict.drop is not None:
+            self._log_drop(verdict.drop, src)  # already counted with the verdict's counters
+            return
+        core.on_advert(adv.priority, adv.interval_cs, src, self.loop.time())
+        self._pump()
+
+    def on_link(self, up: bool) -> None:
+        self.core.on_link(up, self.loop.time())
+        self._pump()
+
+    def on_priority(self, priority: int) -> None:
+        self.core.on_priority(priority, self.loop.time())
+        self._pump()
+
+    def stop(self) -> None:
+        """Graceful stop: priority-0 advert if master, VIPs removed, timer cancelled."""
+        self.core.stop(self.loop.time())
+        self._pump()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.inst.vmac_interface:
+            self.netlink.remove_vmac(self.inst.vmac_interface)
+        self.runtime.instances.pop(self.inst.name, None)
+
+    def reconfigure(self, inst: VrrpInstance, gdefs: GlobalDefs) -> None:
+        """A reload changed timers/priority only: keep state, no flap."""
+        self.inst, self.gdefs = inst, gdefs
+        self.view.config = inst
+        self.wire = self._wire()
+        self.expect = self._expect()
+        self.core.reconfigure(core_config(inst, self.wire.src), self.loop.time())
+        self._pump()
+        self.runtime.emit("instance", inst.name, "config")
+
+    def _drop(self, reason: str, src: IPAddress) -> None:
+        self.stats.bump(reason)
+        self._log_drop(reason, src)
+
+    def _log_drop(self, reason: str, src: IPAddress) -> None:
+        if reason in NOT_COUNTED:
+            log.debug("%s: dropped advert from %s: %s", self.inst.name, src, reason)
+            return
+        # rate-limit: log the first drop of each reason, then every 100th
+        n = getattr(self.stats, reason)
+        if n == 1 or n % 100 == 0:
+            name = self.inst.name
+            log.warning("%s: dropped advert from %s: %s (%d so far)", name, src, reason, n)
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.core.on_timer(self.loop.time())
+        self._pump()
+
+    def _pump(self) -> None:
+        for action in self.core.drain():
+            try:
+                self._execute(action)
+            except (OSError, NetlinkError) as e:
+                # a failed action must not stop the engine: log, go on, retry next time
+                log.error("%s: %s failed: %s", self.inst.name, type(action).__name__, e)
+        self._sync_view()
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        deadline = self.core.next_deadline()
+        if self._timer is not None:
+            if self._timer.when() == deadline:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _execute(self, action: object) -> None:
+        match action:
+            case vc.SendAdvert(priority=priority):
+                self._send_advert(priority)
+            case vc.AddVips():
+                self._add_vips()
+            case vc.DelVips():
+                self._del_vips()
+            case vc.SendGarp(count=count):
+                self._send_garps(count)
+            case vc.StateChange(new=new, reason=reason):
+                # the core has logged `old -> new (reason)` already
+                self.view.state = new.value
+                self.view.last_transition = time.time()
+                self.view.last_reason = reason
+                self._sync_view()
+                self.runtime.emit("instance", self.inst.name, "state")
+            case vc.MasterRxLowerPri(priority=priority, source=source):
+                log.info(
+                    "%s: master received lower priority %d advert from %s",
+                    self.inst.name,
+                    priority,
+                    source,
+                )
+
+    def _send_advert(self, priority: int) -> None:
+        inst = self.inst
+        interval_cs = round(inst.advert_int * 100)
+        auth_type = AUTH_TYPES.get(inst.auth_type, 0) if inst.version == 2 else 0
+        auth_data = (inst.auth_pass or "").encode()[:8] if auth_type == 1 else b""
+        adv = Advert(
+            version=inst.version,
+            vrid=inst.virtual_router_id,
+            priority=priority,
+            interval_cs=interval_cs,
+            addresses=tuple(v.address for v in inst.virtual_ipaddress),
+            auth_type=auth_type,
+            auth_data=auth_data,
+        )
+        for dst in self.wire.dsts:
+            self._send(encode(adv, self.wire.src, dst), self.wire.src, dst, self.wire.send_ifname)
+
+    def _vip_dev(self, vaddr: VirtualAddress) -> str:
+        return vaddr.dev or self.vip_ifname
+
+    def _all_vips(self) -> tuple[VirtualAddress, ...]:
+        return self.inst.virtual_ipaddress + self.inst.virtual_ipaddress_excluded
+
+    def _add_vips(self) -> None:
+        for v in self._all_vips():
+            self.netlink.add_vip(self._vip_dev(v), v)
+        for route in self.inst.virtual_routes:
+            self.netlink.add_route(route, self.vip_ifname)
+        for rule in self.inst.virtual_rules:
+            self.netlink.add_rule(rule)
+        self.view.vips_present = True
+
+    def _del_vips(self) -> None:
+        for rule in self.inst.virtual_rules:
+            self.netlink.del_rule(rule)
+        for route in self.inst.virtual_routes:
+            self.netlink.del_route(route, self.vip_ifname)
+        for v in self._all_vips():
+            self.netlink.del_vip(self._vip_dev(v), v)
+        self.view.vips_present = False
+
+    def _send_garps(self, count: int) -> None:
+        for _ in range(count):
+            for v in self._all_vips():
+                if isinstance(v.address, ipaddress.IPv4Address):
+                    self.garp.send_garp(self._vip_dev(v), v.address)
+                else:
+                    self.garp.send_unsolicited_na(self._vip_dev(v), v.address)
+
+    def _sync_view(self) -> None:
+        view, core = self.view, self.core
+        changed = []
+        if view.state != core.state.value:
+            view.state = core.state.value
+            changed.append("state")
+        if view.effective_priority != core.effective_priority:
+            view.effective_priority = core.effective_priority
+            changed.append("effective_priority")
+        master = str(core.master_address) if core.master_address is not None else None
+        if view.master_address != master:
+            view.master_address = master
+            changed.append("master_address")
+        view.master_adver_interval = core.master_adver_interval_cs / 100
+        if changed:
+            self.runtime.emit("instance", self.inst.name, *changed)
