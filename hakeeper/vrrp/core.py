@@ -42,6 +42,8 @@ class CoreConfig:
     garp_master_repeat: int = 5
     garp_master_refresh_cs: int = 0
     garp_master_refresh_repeat: int = 1
+    garp_lower_prio_delay_cs: int = 500
+    garp_lower_prio_repeat: int = 5
     lower_prio_no_advert: bool = False
     higher_prio_send_advert: bool = False
 
@@ -79,6 +81,17 @@ class CoreConfig:
             garp_master_repeat=inst.garp_master_repeat,
             garp_master_refresh_cs=_cs(inst.garp_master_refresh),
             garp_master_refresh_repeat=inst.garp_master_refresh_repeat,
+            # keepalived: unset -> the master GARP values, but none at all in strict mode
+            garp_lower_prio_delay_cs=_cs(
+                inst.garp_master_delay
+                if inst.garp_lower_prio_delay is None
+                else inst.garp_lower_prio_delay
+            ),
+            garp_lower_prio_repeat=(
+                (0 if inst.strict_mode else inst.garp_master_repeat)
+                if inst.garp_lower_prio_repeat is None
+                else inst.garp_lower_prio_repeat
+            ),
             lower_prio_no_advert=inst.lower_prio_no_advert,
             higher_prio_send_advert=inst.higher_prio_send_advert,
         )
@@ -176,6 +189,7 @@ class VrrpCore:
         self._advert_at: float | None = None  # MASTER: Adver_Timer
         self._garp_at: float | None = None  # MASTER: the garp_master_delay repeat
         self._refresh_at: float | None = None  # MASTER: garp_master_refresh
+        self._lower_garp_at: float | None = None  # MASTER: garp_lower_prio_delay repeat
         self._preempt_at: float | None = None  # BACKUP: keepalived's preempt_time
         self._down_reason = "master down timer expired"
 
@@ -250,6 +264,9 @@ class VrrpCore:
             if self._refresh_at is not None and now >= self._refresh_at:
                 self._refresh_at = now + self.cfg.garp_master_refresh_cs / 100
                 self._send_garp(self.cfg.garp_master_refresh_repeat)
+            if self._lower_garp_at is not None and now >= self._lower_garp_at:
+                self._lower_garp_at = None
+                self._send_garp(self.cfg.garp_lower_prio_repeat)
 
     def on_priority(self, effective_priority: int, now: float) -> None:
         """Trackers changed the priority; 0 means a weight-0 tracker failed (-> FAULT)."""
@@ -326,7 +343,13 @@ class VrrpCore:
     def next_deadline(self) -> float | None:
         due = [
             t
-            for t in (self._down_at, self._advert_at, self._garp_at, self._refresh_at)
+            for t in (
+                self._down_at,
+                self._advert_at,
+                self._garp_at,
+                self._refresh_at,
+                self._lower_garp_at,
+            )
             if t is not None
         ]
         return min(due) if due else None
@@ -392,6 +415,12 @@ class VrrpCore:
             # election") unless lower_prio_no_advert, and raises notify_master_rx_lower_pri.
             if not cfg.lower_prio_no_advert:
                 self._send_advert(ours, now)
+            # keepalived: a lower master means a split brain just healed and the LAN's ARP
+            # caches may point at it: re-announce now and once more after the delay.
+            if cfg.garp_lower_prio_repeat:
+                self._send_garp(cfg.garp_lower_prio_repeat)
+                if cfg.garp_lower_prio_delay_cs:
+                    self._lower_garp_at = now + cfg.garp_lower_prio_delay_cs / 100
             self._actions.append(MasterRxLowerPri(priority, source))
             return
         if cfg.higher_prio_send_advert:
@@ -425,7 +454,7 @@ class VrrpCore:
                 self._send_advert(PRIO_STOP, now)
             self._actions.append(DelVips())
             self.stats.release_master += 1
-            self._advert_at = self._garp_at = self._refresh_at = None
+            self._advert_at = self._garp_at = self._refresh_at = self._lower_garp_at = None
         self._down_at = None
         self.state = new
         if new is State.BACKUP:

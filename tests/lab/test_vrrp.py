@@ -23,9 +23,12 @@ def has_vip(node, vip: str = VIP, ifname: str = "eth0") -> bool:
     return vip in node.addresses(ifname)
 
 
-def pair(lab, conf1: str, conf2: str) -> tuple:
+def pair(lab, conf1: str, conf2: str, r1_first: bool = False) -> tuple:
+    """Two routers; with `r1_first`, r2 starts only once r1 holds the VIP."""
     r1, r2 = lab.add_node("r1"), lab.add_node("r2")
     d1 = start_daemon(r1, "hakeeper", conf1, suffix=".conf")
+    if r1_first:
+        assert wait_for(lambda: has_vip(r1), within=DOWN * 2), d1.log_text()
     d2 = start_daemon(r2, "hakeeper", conf2, suffix=".conf")
     return r1, r2, d1, d2
 
@@ -74,6 +77,7 @@ def test_nopreempt_keeps_the_backup_as_master(lab):
         lab,
         keepalived_conf(vrrp_instance(priority=150, nopreempt=True)),
         keepalived_conf(vrrp_instance(priority=100, nopreempt=True)),
+        r1_first=True,  # with nopreempt, whoever is master first stays master
     )
     assert wait_for(lambda: has_vip(r1), within=DOWN * 2)
     lab.cut(r1)
@@ -128,23 +132,23 @@ def test_split_brain_and_heal(lab):
     lab.block_vrrp(r1)  # a firewall drops proto 112 both ways on r1: both become master
     assert wait_for(lambda: has_vip(r2), within=DOWN)
     assert has_vip(r1)
-    # the client's ARP entry for the VIP now follows r2's gratuitous ARP
+    # the client's ARP entry for the VIP follows r2's gratuitous ARPs (let both bursts pass)
     client.run(["ping", "-c", "1", "-W", "1", VIP], check=False)
+    time.sleep(1.5)
+    assert client.neighbour(VIP) == r2.mac("eth0")
+    # heal, r1 hearing first: r1 (master) gets r2's lower-priority adverts, answers and
+    # re-announces the VIP with gratuitous ARPs (keepalived's garp_lower_prio_repeat)
+    r1.run(["nft", "flush", "chain", "inet", "hk_lab", "input"])
+    time.sleep(0.3)
     lab.unblock_vrrp(r1)
     assert wait_for(lambda: not has_vip(r2), within=DOWN), d2.log_text()
     assert has_vip(r1)
     assert d1.instance("VI_1")["state"] == "MASTER"
     assert d2.instance("VI_1")["state"] == "BACKUP"
-    # r1 stayed master but the client must reach it: the GARP on heal is r2 releasing,
-    # r1 re-announcing; the client's neighbour entry points at r1's MAC again
     r1_mac = r1.mac("eth0")
 
-    def client_points_at_r1() -> bool:
-        client.run(["ping", "-c", "1", "-W", "1", VIP], check=False)
-        out = client.run(["ip", "neigh", "show", VIP]).stdout
-        return r1_mac in out
-
-    assert wait_for(client_points_at_r1, within=DOWN * 2)
+    # no traffic from the client needed: the GARPs alone move its neighbour entry
+    assert wait_for(lambda: client.neighbour(VIP) == r1_mac, within=DOWN * 2)
 
 
 def test_unicast_peers(lab):

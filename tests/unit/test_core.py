@@ -195,7 +195,7 @@ TABLE: list[tuple[str, dict[str, Any], list[tuple[Any, ...]], State, list[object
         {},
         [*MASTER_UP, ("advert", 100, 100, LOWER, 4.0)],
         State.MASTER,
-        [("advert", 100), ("rx_lower", 100)],
+        [("advert", 100), ("garp", 5), ("rx_lower", 100)],
     ),
     (
         "master-rx-equal-own-address-ignored",
@@ -209,11 +209,12 @@ TABLE: list[tuple[str, dict[str, Any], list[tuple[Any, ...]], State, list[object
         {},
         [*MASTER_UP, ("advert", 50, 100, HIGHER, 4.0)],
         State.MASTER,
-        [("advert", 100), ("rx_lower", 50)],
+        # keepalived also re-announces the VIPs (garp_lower_prio_repeat): a healed split brain
+        [("advert", 100), ("garp", 5), ("rx_lower", 50)],
     ),
     (
         "master-rx-lower-no-advert",
-        {"lower_prio_no_advert": True},
+        {"lower_prio_no_advert": True, "garp_lower_prio_repeat": 0},
         [*MASTER_UP, ("advert", 50, 100, HIGHER, 4.0)],
         State.MASTER,
         [("rx_lower", 50)],
@@ -605,3 +606,16 @@ def test_config_from_instance() -> None:
 def test_config_rejects_misuse(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         replace(BASE, **bad)
+
+
+def test_lower_priority_master_triggers_garp_bursts_now_and_after_the_delay():
+    c = core(garp_lower_prio_repeat=3, garp_lower_prio_delay_cs=200, garp_master_delay_cs=0)
+    c.start(0.0)
+    c.on_timer(c.next_deadline())
+    c.drain()
+    c.on_advert(50, 100, HIGHER, 5.0)
+    assert [short(a) for a in c.drain()] == [("advert", 100), ("garp", 3), ("rx_lower", 50)]
+    c.on_timer(6.99)
+    assert ("garp", 3) not in [short(a) for a in c.drain()]
+    c.on_timer(7.0)
+    assert ("garp", 3) in [short(a) for a in c.drain()]
