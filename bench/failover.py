@@ -39,9 +39,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab.configs import keepalived_conf, vrrp_instance  # noqa: E402
-from tests.lab.daemons import Daemon, start_daemon  # noqa: E402
-from tests.lab.lab import PYTHON, REPO, Lab, Node, ip_netns_list, wait_until  # noqa: E402
+from tests.lab.configs import keepalived_conf, vrrp_instance
+from tests.lab.daemons import Daemon, start_daemon
+from tests.lab.lab import PYTHON, REPO, Lab, Node, ip_netns_list, wait_until
 
 VIP = "198.18.0.100"
 VIP_CIDR = f"{VIP}/24"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -71,7 +73,7 @@ def main() -> int:
         say("the client pings the VIP every 10 ms")
         ping = client.popen(
             ["ping", "-D", "-n", "-i", "0.01", "-W", "0.05", "-c", "1500", VIP],
-            stdout=__import__("subprocess").PIPE,
+            stdout=subprocess.PIPE,
             text=True,
         )
         time.sleep(1.0)
@@ -96,14 +98,15 @@ def main() -> int:
         time.sleep(1.0)
         say("r1 is stopped gracefully (SIGTERM): it sends priority 0, r2 takes over at once")
         t_stop = time.monotonic()
-        daemons["r1"].stop()
+        daemons["r1"].signal(signal.SIGTERM)
         wait_for(lambda: who_has_vip(backups) == ["r2"], within=5, step=0.002)
         print(f"   r2 holds {VIP} {(time.monotonic() - t_stop) * 1000:.0f} ms after SIGTERM")
+        daemons["r1"].stop()
         print(indent(daemons["r2"].ctl("show", "instances")))
         print(indent(daemons["r2"].ctl("status")))
 
         time.sleep(0.5)
-        ping.terminate()
+        ping.send_signal(signal.SIGINT)  # ping prints its summary on SIGINT
         out, _ = ping.communicate(timeout=5)
         gap = outage(out, cut_wall)
         say("what the client saw")

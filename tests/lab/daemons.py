@@ -30,6 +30,7 @@ class Daemon:
     config: Path
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] | None = None  # extra environment (NOTIFY_SOCKET...)
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,7 +63,8 @@ class Daemon:
             ]  # fmt: skip
         out = open(self.log, "ab")  # noqa: SIM115 - the child owns it
         try:
-            self.proc = self.node.popen(argv, stdout=out, stderr=subprocess.STDOUT)
+            env = {**os.environ, **self.env} if self.env else None
+            self.proc = self.node.popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         finally:
             out.close()
         return self
@@ -126,12 +128,18 @@ class Daemon:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def start_daemon(node: Any, kind: str, config_text: str, suffix: str = ".yaml") -> Daemon:
+def start_daemon(
+    node: Any,
+    kind: str,
+    config_text: str,
+    suffix: str = ".yaml",
+    env: dict[str, str] | None = None,
+) -> Daemon:
     """Write `config_text` into a private directory and start `kind` on `node`."""
     workdir = Path(tempfile.mkdtemp(prefix=f"hk-{node.name}-{kind}-"))
     config = workdir / ("keepalived.conf" if kind == "keepalived" else f"hakeeper{suffix}")
     config.write_text(config_text)
-    return Daemon(node=node, kind=kind, config=config, workdir=workdir).start()
+    return Daemon(node=node, kind=kind, config=config, workdir=workdir, env=env).start()
 
 
 def wait_for(predicate: Any, within: float, step: float = 0.01) -> bool:
