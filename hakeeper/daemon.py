@@ -50,8 +50,9 @@ def identity(inst: VrrpInstance) -> VrrpInstance:
 class Transport:
     """Raw VRRP sockets shared by every instance on one interface and family.
 
-    Receiving is per (interface, family) with dispatch by VRID; sending may use another
-    interface (the VMAC) and gets its own socket.
+    As in keepalived, an instance sends and receives on one interface: its VMAC unless
+    vmac_xmit_base (the kernel hands a multicast frame whose source is our own VMAC's MAC,
+    which a peer's VMAC shares, to the macvlan only), else its interface. Dispatch is by VRID.
     """
 
     def __init__(self, runtime: Runtime) -> None:
@@ -59,11 +60,15 @@ class Transport:
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.receivers: dict[tuple[str, int, int], InstanceRunner] = {}
 
-    def _receiver(self, ifname: str, family: int, group: IPAddress) -> VrrpSocket:
-        key = (ifname, family)
-        sock = self.sockets.get(key)
-        if sock is None:
-            sock = VrrpSocket(
+    @staticmethod
+    def _key(runner: InstanceRunner) -> tuple[str, int, int]:
+        inst = runner.inst
+        return (runner.wire.send_ifname, inst.family, inst.virtual_router_id)
+
+    def attach(self, runner: InstanceRunner, group: IPAddress) -> None:
+        ifname, family, vrid = self._key(runner)
+        if (ifname, family) not in self.sockets:
+            self.sockets[(ifname, family)] = VrrpSocket(
                 ifname,
                 family,
                 lambda payload, src, dst, ttl, _ifindex: self._on_packet(
@@ -71,28 +76,15 @@ class Transport:
                 ),
                 group=group,
             )
-            self.sockets[key] = sock
-        return sock
-
-    def attach(self, runner: InstanceRunner, group: IPAddress) -> None:
-        inst = runner.inst
-        self._receiver(inst.interface, inst.family, group)
-        send_if = runner.wire.send_ifname
-        if send_if != inst.interface and (send_if, inst.family) not in self.sockets:
-            # a VMAC sends from its macvlan (virtual source MAC) but hears on the base link
-            self.sockets[(send_if, inst.family)] = VrrpSocket(
-                send_if, inst.family, None, receive=False
-            )
-        self.receivers[(inst.interface, inst.family, inst.virtual_router_id)] = runner
+        self.receivers[(ifname, family, vrid)] = runner
 
     def detach(self, runner: InstanceRunner) -> None:
-        inst = runner.inst
-        key = (inst.interface, inst.family, inst.virtual_router_id)
+        key = self._key(runner)
         if self.receivers.get(key) is runner:
             del self.receivers[key]
-        send_key = (runner.wire.send_ifname, inst.family)
-        if send_key[0] != inst.interface:
-            sock = self.sockets.pop(send_key, None)  # the VMAC is gone with its instance
+        ifname, family, _ = key
+        if not any(k[:2] == (ifname, family) for k in self.receivers):
+            sock = self.sockets.pop((ifname, family), None)  # last user gone (or its VMAC)
             if sock is not None:
                 sock.close()
 

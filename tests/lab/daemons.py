@@ -100,6 +100,9 @@ class Daemon:
     def state(self) -> dict[str, Any]:
         """hakeeper's live state, read the way hakeeperctl reads it (fresh dump)."""
         assert self.kind == "hakeeper"
+        # the daemon writes its first dump once its config is applied (a slow start on a
+        # busy machine): wait for it, then ask for a fresh one
+        wait_for(self.state_file.exists, within=10)
         before = self.state_file.stat().st_mtime_ns if self.state_file.exists() else 0
         self.signal(signal.SIGUSR1)
         deadline = time.monotonic() + 2

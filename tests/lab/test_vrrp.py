@@ -269,3 +269,25 @@ s.sendto(good, (str(dst), 0))
     ), d1.instance("VI_1")["stats"]
     assert d1.alive()
     assert d1.instance("VI_1")["state"] == "MASTER"
+
+
+def test_master_owns_labels_excluded_addresses_routes_and_rules(lab):
+    r1 = lab.add_node("r1")
+    extra = (
+        "    virtual_ipaddress_excluded {\n        198.18.0.102/24\n    }\n"
+        "    virtual_routes {\n        198.18.50.0/24 via 198.18.0.254 dev eth0\n    }\n"
+        "    virtual_rules {\n        from 198.18.0.100 table 100 priority 100\n    }\n"
+    )
+    inst = vrrp_instance(
+        priority=150, vips=["198.18.0.100/24 dev eth0 label eth0:vip"], extra=extra
+    )
+    d1 = start_daemon(r1, "hakeeper", keepalived_conf(inst), suffix=".conf")
+    assert wait_for(lambda: has_vip(r1), within=DOWN * 2), d1.log_text()
+    assert has_vip(r1, "198.18.0.102")
+    assert "eth0:vip" in r1.run(["ip", "-4", "addr", "show", "dev", "eth0"]).stdout
+    assert "198.18.50.0/24 via 198.18.0.254" in r1.run(["ip", "route"]).stdout
+    assert "from 198.18.0.100 lookup 100" in r1.run(["ip", "rule"]).stdout
+    d1.stop()
+    assert not has_vip(r1) and not has_vip(r1, "198.18.0.102")
+    assert "198.18.50.0/24" not in r1.run(["ip", "route"]).stdout
+    assert "from 198.18.0.100 lookup 100" not in r1.run(["ip", "rule"]).stdout
