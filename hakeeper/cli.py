@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 
 from hakeeper import __version__
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     path = args.config or default_config()
     if args.config_test:
         return check(path)
+    # until the event loop takes them over, a reload or dump request must not kill us
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     _setup_logging(args.log_detail)
     log = logging.getLogger("hakeeper")
     try:

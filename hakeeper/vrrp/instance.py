@@ -71,6 +71,7 @@ class InstanceRunner:
         self.core = vc.VrrpCore(core_config(inst, self.wire.src), self.stats)
         self.expect = self._expect()
         self._timer: asyncio.TimerHandle | None = None
+        self._adverts: dict[int, list[tuple[bytes, IPAddress]]] = {}
         runtime.instances[inst.name] = self.view
 
     # -- derived once ---------------------------------------------------------------------
@@ -179,6 +180,7 @@ class InstanceRunner:
         self.view.config = inst
         self.wire = self._wire()
         self.expect = self._expect()
+        self._adverts.clear()
         self.core.reconfigure(core_config(inst, self.wire.src), self.loop.time())
         self._pump()
         self.runtime.emit("instance", inst.name, "config")
@@ -250,6 +252,14 @@ class InstanceRunner:
                 )
 
     def _send_advert(self, priority: int) -> None:
+        # an advert only changes with the priority: encode each once (the hot path)
+        packets = self._adverts.get(priority)
+        if packets is None:
+            packets = self._adverts[priority] = self._encode_adverts(priority)
+        for payload, dst in packets:
+            self._send(payload, self.wire.src, dst, self.wire.send_ifname)
+
+    def _encode_adverts(self, priority: int) -> list[tuple[bytes, IPAddress]]:
         inst = self.inst
         interval_cs = round(inst.advert_int * 100)
         auth_type = AUTH_TYPES.get(inst.auth_type, 0) if inst.version == 2 else 0
@@ -263,8 +273,7 @@ class InstanceRunner:
             auth_type=auth_type,
             auth_data=auth_data,
         )
-        for dst in self.wire.dsts:
-            self._send(encode(adv, self.wire.src, dst), self.wire.src, dst, self.wire.send_ifname)
+        return [(encode(adv, self.wire.src, dst), dst) for dst in self.wire.dsts]
 
     def _vip_dev(self, vaddr: VirtualAddress) -> str:
         return vaddr.dev or self.vip_ifname
