@@ -19,6 +19,7 @@ from hakeeper.sdnotify import notify, watchdog_interval
 from hakeeper.state import Runtime
 from hakeeper.vrrp.checks import vrid_of
 from hakeeper.vrrp.instance import InstanceRunner
+from hakeeper.vrrp.sync import SyncGroup
 
 log = logging.getLogger("hakeeper")
 
@@ -116,6 +117,7 @@ class Daemon:
         self.runtime = Runtime(config_file=config_file)
         self.state_file = state_file
         self.runners: dict[str, InstanceRunner] = {}
+        self.groups: dict[str, SyncGroup] = {}
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -147,6 +149,8 @@ class Daemon:
         return 0
 
     def shutdown(self) -> None:
+        for group in list(self.groups.values()):
+            self._drop_group(group)  # stopping is not a sync event: each member just stops
         for runner in list(self.runners.values()):
             self._stop_runner(runner)
         self.transport.close()
@@ -207,16 +211,46 @@ class Daemon:
         for name, runner in list(self.runners.items()):
             inst = wanted.get(name)
             if inst is None or gdefs != old_gdefs or identity(inst) != identity(runner.inst):
+                if runner.group is not None:
+                    self._drop_group(runner.group)
                 self._stop_runner(runner)
+        fresh: list[InstanceRunner] = []
         for inst in new.vrrp_instances:
             runner = self.runners.get(inst.name)
             if runner is None:
-                self._start_runner(inst, new)
+                runner = self._make_runner(inst, new)
+                if runner is not None:
+                    fresh.append(runner)
             elif runner.inst != inst:
                 runner.reconfigure(inst, gdefs)
+        self._apply_groups(new)
+        # started only now, so a sync group sees its members' first transitions
+        for runner in fresh:
+            runner.start(link_up=self.netlink.link_is_up(runner.inst.interface))
+            self.runtime.emit("instance", runner.inst.name, "added")
         self.config = new
 
-    def _start_runner(self, inst: VrrpInstance, config: Config) -> None:
+    def _apply_groups(self, new: Config) -> None:
+        """Keep a sync group whose definition and member runners are unchanged (no state
+        change, no notification on reload); rebuild the others."""
+        wanted = {g.name: g for g in new.vrrp_sync_groups}
+        for name, group in list(self.groups.items()):
+            if name not in wanted:
+                self._drop_group(group)
+        for cfg in new.vrrp_sync_groups:
+            members = [self.runners[n] for n in cfg.group if n in self.runners]
+            group = self.groups.get(cfg.name)
+            if group is not None and group.cfg == cfg and group.members == members:
+                continue
+            if group is not None:
+                self._drop_group(group)
+            self.groups[cfg.name] = SyncGroup(cfg, members, self.runtime)
+
+    def _drop_group(self, group: SyncGroup) -> None:
+        group.detach()
+        self.groups.pop(group.name, None)
+
+    def _make_runner(self, inst: VrrpInstance, config: Config) -> InstanceRunner | None:
         assert self._loop is not None
         gdefs = config.global_defs
         try:
@@ -232,14 +266,12 @@ class Daemon:
             group = gdefs.vrrp_mcast_group6 if inst.family == 6 else gdefs.vrrp_mcast_group4
             runner.prepare()
             self.transport.attach(runner, group)
-            self.runners[inst.name] = runner
-            runner.start(link_up=self.netlink.link_is_up(inst.interface))
         except (OSError, NetlinkError) as e:
             log.error("%s: cannot start: %s", inst.name, e)
             self.runtime.instances.pop(inst.name, None)
-            self.runners.pop(inst.name, None)
-            return
-        self.runtime.emit("instance", inst.name, "added")
+            return None
+        self.runners[inst.name] = runner
+        return runner
 
     def _stop_runner(self, runner: InstanceRunner) -> None:
         try:

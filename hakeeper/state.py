@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hakeeper import __version__
-from hakeeper.config.model import VrrpInstance
+from hakeeper.config.model import VrrpInstance, VrrpSyncGroup
 from hakeeper.vrrp.stats import InstanceStats
 
 log = logging.getLogger("hakeeper.state")
@@ -70,6 +70,23 @@ class InstanceState:
 
 
 @dataclass
+class GroupState:
+    """Live state of one vrrp_sync_group."""
+
+    config: VrrpSyncGroup
+    state: str = "INIT"
+    last_reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.config.name,
+            "state": self.state,
+            "members": list(self.config.group),
+            "last_reason": self.last_reason,
+        }
+
+
+@dataclass
 class Runtime:
     """All live objects of one daemon, and the listeners that turn changes into views."""
 
@@ -78,6 +95,7 @@ class Runtime:
     started: float = field(default_factory=time.time)
     reloads: int = 0
     instances: dict[str, InstanceState] = field(default_factory=dict)
+    groups: dict[str, GroupState] = field(default_factory=dict)
     global_counters: dict[str, int] = field(default_factory=dict)
     _listeners: list[Listener] = field(default_factory=list)
 
@@ -104,4 +122,5 @@ class Runtime:
             "reloads": self.reloads,
             "counters": dict(self.global_counters),
             "instances": [i.as_dict() for i in self.instances.values()],
+            "groups": [g.as_dict() for g in self.groups.values()],
         }

@@ -155,7 +155,12 @@ class MasterRxLowerPri:
     source: IPAddress
 
 
-Action = SendAdvert | AddVips | DelVips | SendGarp | StateChange | MasterRxLowerPri
+@dataclass(frozen=True)
+class WantMaster:
+    """Sync group member: our master down timer fired; the group decides (go_master)."""
+
+
+Action = SendAdvert | AddVips | DelVips | SendGarp | StateChange | MasterRxLowerPri | WantMaster
 
 
 # h11-style: every allowed transition in one table; _change_state refuses anything else.
@@ -184,6 +189,12 @@ class VrrpCore:
         self._actions: list[Action] = []
         self._link_up = True
         self._prio_fault = False
+        self._sync_fault = False  # another member of our sync group is in FAULT
+        # set while we are a member of a vrrp_sync_group: MASTER only all together
+        self.sync_group: str | None = None
+        # sync group member: our down timer fired and no better master spoke since
+        # (keepalived's wantstate MASTER, read by vrrp_sync_can_goto_master)
+        self.wants_master = False
         # deadlines (monotonic seconds); None = timer not running
         self._down_at: float | None = None  # BACKUP: Master_Down_Timer
         self._advert_at: float | None = None  # MASTER: Adver_Timer
@@ -214,6 +225,11 @@ class VrrpCore:
     def is_owner(self) -> bool:
         return self.cfg.is_owner
 
+    @property
+    def own_fault(self) -> bool:
+        """In FAULT for a reason of our own (link, tracker), not because of a sync group."""
+        return self._prio_fault or not self._link_up
+
     # --- inputs -------------------------------------------------------------------------------
 
     def start(self, now: float, link_up: bool = True) -> None:
@@ -225,6 +241,8 @@ class VrrpCore:
             self._change_state(State.FAULT, "interface down at startup", now)
         elif self._prio_fault:
             self._change_state(State.FAULT, "tracker fault at startup", now)
+        elif self._sync_fault:
+            self._change_state(State.FAULT, "sync group member in fault at startup", now)
         elif self.is_owner:
             # RFC 5798 §6.4.1: the address owner goes straight to Master. (keepalived gets the
             # same result with a 1us master down timer.)
@@ -251,8 +269,15 @@ class VrrpCore:
         """Fire every deadline that is due; an early call does nothing, a late one catches up."""
         if self.state is State.BACKUP:
             if self._down_at is not None and now >= self._down_at:
-                # RFC 5798 §6.4.2: Master_Down_Timer fires -> send an advert, GARP, Master.
-                self._change_state(State.MASTER, self._down_reason, now)
+                if self.sync_group is not None:
+                    # keepalived vrrp_sync_can_goto_master: a member only goes MASTER with
+                    # the whole group; ask, and wait another down interval meanwhile.
+                    self.wants_master = True
+                    self._down_at = now + self.master_down_interval_cs / 100
+                    self._actions.append(WantMaster())
+                else:
+                    # RFC 5798 §6.4.2: Master_Down_Timer fires -> advert, GARP, Master.
+                    self._change_state(State.MASTER, self._down_reason, now)
         elif self.state is State.MASTER:
             if self._advert_at is not None and now >= self._advert_at:
                 # RFC 5798 §6.4.3: Adver_Timer fires -> send an advert, restart the timer.
@@ -283,6 +308,25 @@ class VrrpCore:
             self._set_priority(max(1, min(PRIO_OWNER - 1, effective_priority)), now)
         if was_fault and self.state is State.FAULT:
             self._leave_fault("tracker recovered", now)
+
+    def go_master(self, reason: str, now: float) -> None:
+        """Sync group: every member is ready, so this one becomes MASTER with the rest."""
+        if self.state is State.BACKUP:
+            self._change_state(State.MASTER, reason, now)
+
+    def go_backup(self, reason: str, now: float) -> None:
+        """Sync group: a member went BACKUP, so a MASTER member follows (no priority 0:
+        the peer group's members take over when their own down timers fire)."""
+        if self.state is State.MASTER:
+            self._change_state(State.BACKUP, reason, now)
+
+    def sync_fault(self, fault: bool, now: float) -> None:
+        """Sync group: another member is in FAULT (True) or has left it (False)."""
+        self._sync_fault = fault
+        if fault and self.state in (State.BACKUP, State.MASTER):
+            self._change_state(State.FAULT, "sync group member in fault", now)
+        elif not fault and self.state is State.FAULT:
+            self._leave_fault("sync group member recovered", now)
 
     def on_link(self, up: bool, now: float) -> None:
         """The interface (or VMAC / its base) went down or came up."""
@@ -456,6 +500,7 @@ class VrrpCore:
             self.stats.release_master += 1
             self._advert_at = self._garp_at = self._refresh_at = self._lower_garp_at = None
         self._down_at = None
+        self.wants_master = False
         self.state = new
         if new is State.BACKUP:
             if old is not State.MASTER:
@@ -498,7 +543,7 @@ class VrrpCore:
 
     def _leave_fault(self, reason: str, now: float) -> None:
         """keepalived try_up_instance: back up only when every fault has cleared."""
-        if self._prio_fault or not self._link_up:
+        if self._prio_fault or self._sync_fault or not self._link_up:
             return
         if self.is_owner:
             self._change_state(State.MASTER, f"{reason}, address owner", now)
@@ -520,6 +565,7 @@ class VrrpCore:
     def _arm_down_timer(self, now: float) -> None:
         self._down_at = now + self.master_down_interval_cs / 100
         self._down_reason = "master down timer expired"
+        self.wants_master = False
 
     def _send_advert(self, priority: int, now: float) -> None:
         self._actions.append(SendAdvert(priority))
@@ -547,4 +593,5 @@ __all__ = [
     "State",
     "StateChange",
     "VrrpCore",
+    "WantMaster",
 ]

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hakeeper.config.model import GlobalDefs, IPAddress, VirtualAddress, VrrpInstance
 from hakeeper.net.garp import GarpSender
@@ -22,6 +23,9 @@ from hakeeper.vrrp import core as vc
 from hakeeper.vrrp.checks import NOT_COUNTED, ExpectParams, inspect_advert
 from hakeeper.vrrp.packet import Advert, PacketError, decode, encode
 from hakeeper.vrrp.stats import InstanceStats
+
+if TYPE_CHECKING:
+    from hakeeper.vrrp.sync import SyncGroup
 
 log = logging.getLogger("hakeeper.vrrp")
 
@@ -72,6 +76,9 @@ class InstanceRunner:
         self.expect = self._expect()
         self._timer: asyncio.TimerHandle | None = None
         self._adverts: dict[int, list[tuple[bytes, IPAddress]]] = {}
+        self.group: SyncGroup | None = None  # set by the sync group that owns us
+        # notifications: called with the new state, or MASTER_RX_LOWER_PRI
+        self.on_transition: Callable[[InstanceRunner, str], None] | None = None
         runtime.instances[inst.name] = self.view
 
     # -- derived once ---------------------------------------------------------------------
@@ -163,6 +170,20 @@ class InstanceRunner:
         self.core.on_priority(priority, self.loop.time())
         self._pump()
 
+    # sync group orders (the group calls these; each runs the core and carries out its actions)
+
+    def sync_go_master(self, reason: str) -> None:
+        self.core.go_master(reason, self.loop.time())
+        self._pump()
+
+    def sync_go_backup(self, reason: str) -> None:
+        self.core.go_backup(reason, self.loop.time())
+        self._pump()
+
+    def sync_fault(self, fault: bool) -> None:
+        self.core.sync_fault(fault, self.loop.time())
+        self._pump()
+
     def stop(self) -> None:
         """Graceful stop: priority-0 advert if master, VIPs removed, timer cancelled."""
         self.core.stop(self.loop.time())
@@ -236,13 +257,20 @@ class InstanceRunner:
                 self._del_vips()
             case vc.SendGarp(count=count):
                 self._send_garps(count)
-            case vc.StateChange(new=new, reason=reason):
+            case vc.StateChange(old=old, new=new, reason=reason):
                 # the core has logged `old -> new (reason)` already
                 self.view.state = new.value
                 self.view.last_transition = time.time()
                 self.view.last_reason = reason
                 self._sync_view()
                 self.runtime.emit("instance", self.inst.name, "state")
+                if self.on_transition is not None:
+                    self.on_transition(self, new.value)
+                if self.group is not None:
+                    self.group.member_changed(self, old, new)
+            case vc.WantMaster():
+                if self.group is not None:
+                    self.group.want_master(self)
             case vc.MasterRxLowerPri(priority=priority, source=source):
                 log.info(
                     "%s: master received lower priority %d advert from %s",
@@ -250,6 +278,8 @@ class InstanceRunner:
                     priority,
                     source,
                 )
+                if self.on_transition is not None:
+                    self.on_transition(self, "MASTER_RX_LOWER_PRI")
 
     def _send_advert(self, priority: int) -> None:
         # an advert only changes with the priority: encode each once (the hot path)
