@@ -86,6 +86,19 @@ def show_instances(state: dict[str, Any], name: str | None) -> str:
     return _table(rows)
 
 
+def show_groups(state: dict[str, Any], name: str | None) -> str:
+    groups = state.get("groups", [])
+    if name is not None:
+        found = [g for g in groups if g["name"] == name]
+        if not found:
+            raise CtlError(f"no sync group named {name!r}")
+        return json.dumps(found[0], indent=2)
+    rows = [["NAME", "STATE", "MEMBERS", "LAST CHANGE"]]
+    for g in groups:
+        rows.append([g["name"], g["state"], ",".join(g["members"]), g["last_reason"] or "-"])
+    return _table(rows)
+
+
 def status(state: dict[str, Any]) -> str:
     counts: dict[str, int] = {}
     for i in state["instances"]:
@@ -105,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pid-file", default=DEFAULT_PID_FILE)
     sub = p.add_subparsers(dest="cmd", required=True)
     show = sub.add_parser("show", help="show objects")
-    show.add_argument("what", choices=["instances"])
+    show.add_argument("what", choices=["instances", "groups"])
     show.add_argument("name", nargs="?")
     sub.add_parser("status", help="daemon summary")
     sub.add_parser("dump", help="the whole state as JSON")
@@ -117,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             print("reload requested")
             return 0
         state = read_state(args.state_file, args.pid_file)
-        if args.cmd == "show":
+        if args.cmd == "show" and args.what == "groups":
+            print(show_groups(state, args.name))
+        elif args.cmd == "show":
             print(show_instances(state, args.name))
         elif args.cmd == "status":
             print(status(state))

@@ -59,6 +59,8 @@ def test_one_interface_down_moves_the_whole_group(lab):
     assert wait_for(lambda: holds_both(r1), within=DOWN * 2), d1.log_text()
     assert wait_for(lambda: holds_none(r2), within=DOWN), d2.log_text()
     assert d2.state()["groups"][0]["state"] == "BACKUP"
+    table = d2.ctl("show", "groups")
+    assert table.splitlines()[1].split()[:3] == ["VG_1", "BACKUP", "VI_A,VI_B"]
 
 
 def test_group_goes_master_only_when_every_member_may(lab):
