@@ -431,6 +431,8 @@ def main() -> int:
     ap.add_argument("--daemons", default="hakeeper,keepalived")
     ap.add_argument("--seed", type=int)
     args = ap.parse_args()
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the lab is still torn down
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
         return 2

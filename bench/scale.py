@@ -23,6 +23,8 @@ import argparse
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,7 +64,10 @@ def config(priority: int, version: int, adv: float) -> str:
 
 
 def count_vips(node: Node) -> int:
-    r = node.run(["ip", "-j", "-4", "addr", "show"])
+    try:
+        r = node.run(["ip", "-j", "-4", "addr", "show"], check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return -1  # the host is too busy to answer: counts as not converged
     return sum(
         1
         for link in json.loads(r.stdout or "[]")
@@ -195,10 +200,12 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--version", type=int, default=2, choices=(2, 3))
     ap.add_argument("--adv", type=float, default=1.0)
-    ap.add_argument("--converge-timeout", type=float, default=90.0)
-    ap.add_argument("--stop-timeout", type=float, default=30.0)
+    ap.add_argument("--converge-timeout", type=float, default=120.0)
+    ap.add_argument("--stop-timeout", type=float, default=15.0)
     ap.add_argument("--daemons", default="hakeeper,keepalived")
     args = ap.parse_args()
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the lab is still torn down
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
         return 2

@@ -118,6 +118,10 @@ class Daemon:
         self.state_file = state_file
         self.runners: dict[str, InstanceRunner] = {}
         self.groups: dict[str, SyncGroup] = {}
+        # kernel answers cached for the length of one _apply
+        self._primaries: dict[tuple[str, int], IPAddress | None] = {}
+        self._links_up: dict[str, bool] = {}
+        self._all_vips: set[IPAddress] = set()
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -200,8 +204,31 @@ class Daemon:
         notify("READY=1\nSTATUS=running")
         return True
 
+    def _primary(self, ifname: str, family: int) -> IPAddress | None:
+        """An interface's own address, asked of the kernel once per apply (not per instance:
+        a thousand instances share a few interfaces), never one of any instance's VIPs."""
+        key = (ifname, family)
+        if key not in self._primaries:
+            self._primaries[key] = self.netlink.primary_address(
+                ifname, family, exclude=self._all_vips
+            )
+        return self._primaries[key]
+
+    def _link_up(self, ifname: str) -> bool:
+        if ifname not in self._links_up:
+            self._links_up[ifname] = self.netlink.link_is_up(ifname)
+        return self._links_up[ifname]
+
     def _apply(self, new: Config) -> None:
         """Move the running set of instances to `new`, touching only what changed."""
+        self._primaries.clear()
+        self._links_up.clear()
+        self._all_vips = {
+            v.address
+            for c in (self.config, new)
+            for inst in c.vrrp_instances
+            for v in inst.virtual_ipaddress + inst.virtual_ipaddress_excluded
+        }
         old_gdefs = self.config.global_defs
         gdefs = new.global_defs
         self.runtime.router_id = gdefs.router_id or os.uname().nodename
@@ -226,7 +253,7 @@ class Daemon:
         self._apply_groups(new)
         # started only now, so a sync group sees its members' first transitions
         for runner in fresh:
-            runner.start(link_up=self.netlink.link_is_up(runner.inst.interface))
+            runner.start(link_up=self._link_up(runner.inst.interface))
             self.runtime.emit("instance", runner.inst.name, "added")
         self.config = new
 
@@ -262,6 +289,7 @@ class Daemon:
                 self.garp,
                 self.transport.send,
                 self._loop,
+                self._primary,
             )
             group = gdefs.vrrp_mcast_group6 if inst.family == 6 else gdefs.vrrp_mcast_group4
             runner.prepare()

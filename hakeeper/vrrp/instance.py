@@ -61,6 +61,7 @@ class InstanceRunner:
         garp: GarpSender,
         send: SendFn,
         loop: asyncio.AbstractEventLoop,
+        primary: Callable[[str, int], IPAddress | None],
     ) -> None:
         self.inst = inst
         self.gdefs = gdefs
@@ -69,6 +70,7 @@ class InstanceRunner:
         self.garp = garp
         self._send = send
         self.loop = loop
+        self.primary = primary  # the interface's own address (never a VIP) for a family
         self.stats = InstanceStats()
         self.view = InstanceState(config=inst, stats=self.stats)
         self.wire = self._wire()
@@ -91,8 +93,7 @@ class InstanceRunner:
         inst = self.inst
         src = inst.unicast_src_ip or inst.mcast_src_ip
         if src is None:
-            exclude = {v.address for v in inst.virtual_ipaddress}
-            src = self.netlink.primary_address(inst.interface, inst.family, exclude=exclude)
+            src = self.primary(inst.interface, inst.family)
         if src is None:
             raise NetlinkError(
                 "primary_address", 0, f"{inst.interface} has no IPv{inst.family} address"
