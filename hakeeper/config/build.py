@@ -23,6 +23,7 @@ from hakeeper.config.model import (
     RawBlock,
     TrackFile,
     TrackInterface,
+    TrackProcess,
     TrackScript,
     VirtualAddress,
     VirtualRoute,
@@ -31,6 +32,7 @@ from hakeeper.config.model import (
     VrrpScript,
     VrrpSyncGroup,
     VrrpTrackFile,
+    VrrpTrackProcess,
     Warning_,
 )
 
@@ -67,6 +69,8 @@ SCRIPT_KEYWORDS = frozenset(
         "notify_stop",
         "notify_master_rx_lower_pri",
         "notify_deleted",
+        "notify_fifo_script",
+        "vrrp_notify_fifo_script",
     }
 )
 
@@ -80,7 +84,6 @@ KNOWN_SKIPPED_ROOTS = frozenset(
         "linkbeat_use_polling",
         "garp_group",
         "track_group",
-        "vrrp_track_process",
         "interface_up_down_delays",
         "bfd_instance",
         "net_namespace",
@@ -498,8 +501,26 @@ def _smtp_server(b: Builder, node: Node, f: Fields) -> None:
     args = _scalar(b, node, max_args=2)
     if not args:
         raise Invalid("smtp_server needs a value")
-    # keepalived takes `smtp_server HOST [PORT]`; keep the port in the one string
-    f["smtp_server"] = args[0] if len(args) == 1 else f"{args[0]}:{args[1]}"
+    # keepalived takes `smtp_server HOST [PORT]`; keep the port in the one string,
+    # bracketing an IPv6 address so the port stays separable ([fd00::1]:2525)
+    host = f"[{args[0]}]" if ":" in args[0] and len(args) > 1 else args[0]
+    f["smtp_server"] = host if len(args) == 1 else f"{host}:{args[1]}"
+
+
+def _fifo(b: Builder, node: Node, f: Fields) -> None:
+    args = _scalar(b, node, max_args=3)  # `notify_fifo PATH [USER [GROUP]]`
+    if not args:
+        raise Invalid(f"{node.keyword} needs a FIFO path")
+    if len(args) > 1:
+        b.warn(node.origin, f"{node.keyword}: owner '{' '.join(args[1:])}' not supported; "
+                            "the FIFO is owned by hakeeper's user")  # fmt: skip
+    f[node.keyword] = args[0]
+
+
+def _fifo_script(b: Builder, node: Node, f: Fields) -> None:
+    if node.extra:  # keepalived: `notify_fifo_script SCRIPT [USER [GROUP]]`
+        b.warn(node.origin, f"{node.keyword}: running as user '{node.extra[0]}' not supported")
+    f[node.keyword] = _argv(b, node)
 
 
 GLOBAL_TABLE: dict[str, Handler] = {
@@ -523,6 +544,13 @@ GLOBAL_TABLE: dict[str, Handler] = {
     "notification_email_from": _set("notification_email_from", _word),
     "smtp_server": _smtp_server,
     "smtp_connect_timeout": _set("smtp_connect_timeout", _seconds(0, 3600)),
+    "smtp_helo_name": _set("smtp_helo_name", _word),
+    "smtp_alert": _set("smtp_alert", _flag),
+    "smtp_alert_vrrp": _set("smtp_alert_vrrp", _flag),
+    "notify_fifo": _fifo,
+    "notify_fifo_script": _fifo_script,
+    "vrrp_notify_fifo": _fifo,
+    "vrrp_notify_fifo_script": _fifo_script,
     "enable_dbus": _set("enable_dbus", _flag),
     "enable_snmp_vrrp": _set("enable_snmp_vrrp", _flag),
     "enable_snmp_keepalived": _set("enable_snmp_vrrp", _flag),  # keepalived's old name
@@ -536,9 +564,9 @@ GLOBAL_TABLE: dict[str, Handler] = {
     """
     linkbeat_use_polling process_names process_name vrrp_process_name
     checker_process_name lvs_process_name bfd_process_name use_symlink_paths
-    set_supplementary_groups smtp_helo_name smtp_alert startup_script
+    set_supplementary_groups startup_script
     startup_script_timeout shutdown_script shutdown_script_timeout max_auto_priority
-    min_auto_priority_delay smtp_alert_vrrp smtp_alert_checker checker_log_all_failures
+    min_auto_priority_delay smtp_alert_checker checker_log_all_failures
     dynamic_interfaces no_email_faults default_interface disable_local_igmp
     v3_checksum_as_v2 lvs_timeouts lvs_flush lvs_flush_on_stop lvs_flush_onstop
     lvs_sync_daemon vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat
@@ -547,7 +575,6 @@ GLOBAL_TABLE: dict[str, Handler] = {
     nftables nftables_priority nftables_ifindex vrrp_priority vrrp_no_swap
     vrrp_rt_priority vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime
     nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_counters
-    notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script
     vrrp_notify_priority_changes fifo_write_vrrp_states_on_reload lvs_notify_fifo
     lvs_notify_fifo_script checker_priority checker_no_swap checker_rt_priority
     checker_cpu_affinity checker_rlimit_rttime checker_rlimit_rtime bfd_priority
@@ -585,10 +612,67 @@ SCRIPT_TABLE: dict[str, Handler] = {
     "init_fail": _set("init_fail", _flag),
 }
 
+
+def _init_file(b: Builder, node: Node, f: Fields) -> None:
+    """`init_file [VALUE] [overwrite]` (track_file.c track_file_init_handler): VALUE
+    defaults to 0; keepalived warns outside -254..254 but keeps it."""
+    value = 0
+    for word in _scalar(b, node, max_args=2):
+        if word == "overwrite":
+            f["init_file_overwrite"] = True
+        else:
+            value = to_int("init_file", word, -(2**31), 2**31 - 1)
+            if not -254 <= value <= 254:
+                b.warn(node.origin, f"init_file {value} is outside the sensible range -254..254")
+    f["init_file"] = value
+
+
 TRACK_FILE_TABLE: dict[str, Handler] = {
     "file": _set("file", _word),
     "weight": _weight_handler(-254, 254),
-} | _ignored("init_file")
+    "init_file": _init_file,
+}
+
+
+def _process(b: Builder, node: Node, f: Fields) -> None:
+    """`process NAME [ARGS...]`: arguments mean matching the command line, exactly unless
+    param_match says otherwise (vrrp_parser.c vrrp_tprocess_process_handler)."""
+    args = _scalar(b, node, max_args=1 << 16)
+    if not args:
+        raise Invalid("process needs a process name")
+    f["process"] = args[0]
+    f["params"] = tuple(args[1:])
+
+
+def _param_match(b: Builder, node: Node, f: Fields) -> None:
+    args = _scalar(b, node)
+    value = args[0] if args else "exact"  # a bare `param_match` is exact
+    if value not in ("exact", "initial", "partial"):
+        raise Invalid(f"param_match '{value}' is not exact, initial or partial")
+    f["param_match"] = value
+
+
+def _process_delay(*names: str) -> Handler:
+    # keepalived: `delay` sets both; 1us..3600s
+    def handle(b: Builder, node: Node, f: Fields) -> None:
+        value = to_seconds(node.keyword, _one(b, node), 0.000001, 3600)
+        for name in names:
+            f[name] = value
+
+    return handle
+
+
+TRACK_PROCESS_TABLE: dict[str, Handler] = {
+    "process": _process,
+    "param_match": _param_match,
+    "weight": _weight_handler(-254, 254),
+    "quorum": _set("quorum", _int(1, 65535)),
+    "quorum_max": _set("quorum_max", _int(0, 65535)),
+    "delay": _process_delay("fork_delay", "terminate_delay"),
+    "terminate_delay": _process_delay("terminate_delay"),
+    "fork_delay": _process_delay("fork_delay"),
+    "full_command": _set("full_command", _flag),
+}
 
 
 def _state(b: Builder, node: Node, f: Fields) -> None:
@@ -686,11 +770,12 @@ INSTANCE_TABLE: dict[str, Handler] = {
     "track_script": _set("track_script", _tracks(TrackScript, -253, 253)),
     "track_interface": _set("track_interface", _tracks(TrackInterface, -254, 254)),
     "track_file": _set("track_file", _tracks(TrackFile, -254, 254)),
+    "track_process": _set("track_process", _tracks(TrackProcess, -254, 254)),
     "debug": _debug,
 } | NOTIFY_TABLE | _ignored(
     """
     use_vmac_addr use_ipvlan unicast_fault_no_peer old_unicast_checksum vrf
-    track_process track_bfd mcast_dst_ip track_src_ip no_virtual_ipaddress
+    track_bfd mcast_dst_ip track_src_ip no_virtual_ipaddress
     promote_secondaries linkbeat_use_polling v3_checksum_as_v2 skip_check_adv_addr
     notify_deleted notify_priority_changes lvs_sync_daemon_interface down_timer_adverts
     timer_expired_backup thread_timer_expired garp_extra_if vmac_garp_intvl
@@ -704,11 +789,12 @@ SYNC_GROUP_TABLE: dict[str, Handler] = (
         "track_script": _set("track_script", _tracks(TrackScript, -253, 253)),
         "track_interface": _set("track_interface", _tracks(TrackInterface, -254, 254)),
         "track_file": _set("track_file", _tracks(TrackFile, -254, 254)),
+        "track_process": _set("track_process", _tracks(TrackProcess, -254, 254)),
         "global_tracking": _set("global_tracking", _flag),
         "sync_group_tracking_weight": _set("sync_group_tracking_weight", _flag),
     }
     | NOTIFY_TABLE
-    | _ignored("track_process", "track_bfd", "notify_priority_changes")
+    | _ignored("track_bfd", "notify_priority_changes")
 )
 
 
@@ -808,6 +894,28 @@ class Builder:
             self.error(node.origin, f"vrrp_track_file {name}: no file given")
             return None
         return VrrpTrackFile(name=name, origin=node.origin, **f)
+
+    def vrrp_track_process(self, node: Node) -> VrrpTrackProcess | None:
+        name = self._name(node)
+        f = self._block(node, TRACK_PROCESS_TABLE)
+        if name is None:
+            return None
+        if "process" not in f:
+            if "process" not in self.failed:
+                self.error(node.origin, f"vrrp_track_process {name}: no process given")
+            return None
+        # keepalived: quorum_max 0 (with no quorum) means "no process may run"
+        qmax = f.get("quorum_max")
+        if qmax == 0 and "quorum" not in f:
+            f["quorum"] = 0
+        if qmax is not None and f.get("quorum", 1) > qmax:
+            self.error(
+                node.origin,
+                f"vrrp_track_process {name}: quorum {f.get('quorum', 1)} is greater than "
+                f"quorum_max {qmax}",
+            )
+            return None
+        return VrrpTrackProcess(name=name, origin=node.origin, **f)
 
     def vrrp_instance(self, node: Node, g: GlobalDefs) -> VrrpInstance | None:
         name = self._name(node)
@@ -927,6 +1035,10 @@ class Builder:
         files = self._unique(
             "vrrp_track_file", map(self.vrrp_track_file, roots.get("vrrp_track_file", []))
         )
+        processes = self._unique(
+            "vrrp_track_process",
+            map(self.vrrp_track_process, roots.get("vrrp_track_process", [])),
+        )
         instances = self._unique(
             "vrrp_instance", (self.vrrp_instance(n, g) for n in roots.get("vrrp_instance", []))
         )
@@ -935,13 +1047,14 @@ class Builder:
         )
         raw = [n for n in nodes if n.keyword in RAW_ROOTS]
         self._check_vrids(instances)
-        self._check_refs(instances, groups, scripts, files)
+        self._check_refs(instances, groups, scripts, files, processes)
         if self.errors:
             raise ConfigErrors(self.errors, self.warnings)
         return Config(
             global_defs=g,
             vrrp_scripts=tuple(scripts),
             vrrp_track_files=tuple(files),
+            vrrp_track_processes=tuple(processes),
             vrrp_instances=tuple(instances),
             vrrp_sync_groups=tuple(groups),
             virtual_servers=tuple(self.raw(n) for n in raw),
@@ -982,9 +1095,11 @@ class Builder:
         groups: list[VrrpSyncGroup],
         scripts: list[VrrpScript],
         files: list[VrrpTrackFile],
+        processes: list[VrrpTrackProcess],
     ) -> None:
         script_names = {s.name for s in scripts}
         file_names = {f.name for f in files}
+        process_names = {p.name for p in processes}
         for owner in [*instances, *groups]:
             for ts in owner.track_script:
                 if ts.name not in script_names:
@@ -992,6 +1107,11 @@ class Builder:
             for tf in owner.track_file:
                 if tf.name not in file_names:
                     self.error(tf.origin, f"track_file {tf.name}: no vrrp_track_file of that name")
+            for tp in owner.track_process:
+                if tp.name not in process_names:
+                    self.error(
+                        tp.origin, f"track_process {tp.name}: no vrrp_track_process of that name"
+                    )
         names = {i.name for i in instances}
         member_of: dict[str, str] = {}
         for grp in groups:
@@ -1010,7 +1130,14 @@ class Builder:
 
 
 ROOT_KINDS = frozenset(
-    {"global_defs", "vrrp_script", "vrrp_track_file", "vrrp_instance", "vrrp_sync_group"}
+    {
+        "global_defs",
+        "vrrp_script",
+        "vrrp_track_file",
+        "vrrp_track_process",
+        "vrrp_instance",
+        "vrrp_sync_group",
+    }
     | RAW_ROOTS
 )
 

@@ -26,6 +26,7 @@ from hakeeper.config.model import (
     VrrpScript,
     VrrpSyncGroup,
     VrrpTrackFile,
+    VrrpTrackProcess,
 )
 
 _SAFE_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
@@ -140,6 +141,34 @@ def _track_file(t: VrrpTrackFile) -> dict[str, Any]:
     out: dict[str, Any] = {"file": t.file}
     if t.weight != 1 or t.weight_reverse:
         out["weight"] = _weight(t.weight, t.weight_reverse)
+    if t.init_file is not None:
+        out["init_file"] = _line(t.init_file, "overwrite" if t.init_file_overwrite else None)
+    return out
+
+
+def _track_process(t: VrrpTrackProcess) -> dict[str, Any]:
+    out: dict[str, Any] = {"process": _line(t.process, *t.params)}
+    if t.param_match is not None:
+        out["param_match"] = t.param_match
+    if t.full_command:
+        out["full_command"] = True
+    if t.weight or t.weight_reverse:
+        out["weight"] = _weight(t.weight, t.weight_reverse)
+    if t.quorum_max == 0 and t.quorum == 0:
+        out["quorum_max"] = 0  # keepalived: "no such process may run"
+    else:
+        if t.quorum != 1:
+            out["quorum"] = t.quorum
+        if t.quorum_max is not None:
+            out["quorum_max"] = t.quorum_max
+    if t.fork_delay == t.terminate_delay:
+        if t.fork_delay:
+            out["delay"] = _num(t.fork_delay)
+    else:
+        if t.terminate_delay:
+            out["terminate_delay"] = _num(t.terminate_delay)
+        if t.fork_delay:
+            out["fork_delay"] = _num(t.fork_delay)
     return out
 
 
@@ -155,6 +184,7 @@ _INSTANCE_LISTS = {
     "track_script": _track,
     "track_interface": _track,
     "track_file": _track,
+    "track_process": _track,
 }
 
 
@@ -209,6 +239,7 @@ def to_dict(config: Config) -> dict[str, Any]:
     parts: list[tuple[str, Any]] = [
         ("vrrp_scripts", {s.name: _script(s) for s in config.vrrp_scripts}),
         ("vrrp_track_files", {t.name: _track_file(t) for t in config.vrrp_track_files}),
+        ("vrrp_track_processes", {p.name: _track_process(p) for p in config.vrrp_track_processes}),
         ("vrrp_instances", {i.name: _instance(i, g) for i in config.vrrp_instances}),
         ("vrrp_sync_groups", {s.name: _sync_group(s) for s in config.vrrp_sync_groups}),
         ("virtual_servers", [_raw(b) for b in config.virtual_servers]),

@@ -106,6 +106,16 @@ class TrackFile:
 
 
 @dataclass(frozen=True)
+class TrackProcess:
+    """A `track_process` reference; `weight` (and `reverse`) override the process's own."""
+
+    name: str
+    weight: int | None = None
+    reverse: bool = False
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class VrrpScript:
     """`vrrp_script NAME { script ...; interval 1; weight 0; rise 1; fall 1 }`."""
 
@@ -131,7 +141,39 @@ class VrrpTrackFile:
     file: str
     weight: int = 1
     weight_reverse: bool = False
+    init_file: int | None = None  # write this value at startup if the file is missing
+    init_file_overwrite: bool = False  # ... or even if it exists
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class VrrpTrackProcess:
+    """`vrrp_track_process NAME { process NAME [ARGS...]; param_match; weight; quorum... }`.
+
+    keepalived matches `process` against /proc/PID/stat's comm (at most 15 characters) unless
+    arguments, `param_match` or `full_command` ask for the command line (argv[0] and then
+    the arguments: `exact` all of them, `partial` the first ones, `initial` the first ones
+    with the last given one a prefix). Quorum is held while quorum <= count <= quorum_max.
+    `fork_delay`/`terminate_delay` (both set by `delay`) postpone gaining/losing quorum.
+    """
+
+    name: str
+    process: str
+    params: tuple[str, ...] = ()
+    param_match: str | None = None  # None, "exact", "partial" or "initial"
+    full_command: bool = False
+    weight: int = 0
+    weight_reverse: bool = False
+    quorum: int = 1
+    quorum_max: int | None = None  # None: no upper bound (keepalived's UINT_MAX)
+    fork_delay: float = 0.0
+    terminate_delay: float = 0.0
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+    @property
+    def uses_cmdline(self) -> bool:
+        """Match the command line rather than comm (keepalived's full_command)."""
+        return self.full_command or bool(self.params) or self.param_match is not None
 
 
 @dataclass(frozen=True)
@@ -188,6 +230,7 @@ class VrrpInstance:
     track_script: tuple[TrackScript, ...] = ()
     track_interface: tuple[TrackInterface, ...] = ()
     track_file: tuple[TrackFile, ...] = ()
+    track_process: tuple[TrackProcess, ...] = ()
     notify: Notify = Notify()
     debug: int = 0
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
@@ -210,6 +253,7 @@ class VrrpSyncGroup:
     track_script: tuple[TrackScript, ...] = ()
     track_interface: tuple[TrackInterface, ...] = ()
     track_file: tuple[TrackFile, ...] = ()
+    track_process: tuple[TrackProcess, ...] = ()
     global_tracking: bool = False
     sync_group_tracking_weight: bool = False
     notify: Notify = Notify()
@@ -238,6 +282,15 @@ class GlobalDefs:
     notification_email_from: str | None = None
     smtp_server: str | None = None
     smtp_connect_timeout: float = 30.0
+    smtp_helo_name: str | None = None  # keepalived: the local host name when unset
+    # None = unset: an instance/group without its own smtp_alert takes smtp_alert_vrrp,
+    # else smtp_alert, else off (keepalived vrrp.c)
+    smtp_alert: bool | None = None
+    smtp_alert_vrrp: bool | None = None
+    notify_fifo: str | None = None  # FIFO path; lines `INSTANCE "VI_1" MASTER 100 SEQ`
+    notify_fifo_script: tuple[str, ...] | None = None  # started with the FIFO path appended
+    vrrp_notify_fifo: str | None = None
+    vrrp_notify_fifo_script: tuple[str, ...] | None = None
     enable_dbus: bool = False
     enable_snmp_vrrp: bool = False
     enable_snmp_checker: bool = False
@@ -274,6 +327,7 @@ class Config:
     global_defs: GlobalDefs = GlobalDefs()
     vrrp_scripts: tuple[VrrpScript, ...] = ()
     vrrp_track_files: tuple[VrrpTrackFile, ...] = ()
+    vrrp_track_processes: tuple[VrrpTrackProcess, ...] = ()
     vrrp_instances: tuple[VrrpInstance, ...] = ()
     vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
     virtual_servers: tuple[RawBlock, ...] = ()  # LVS issue turns these into a model

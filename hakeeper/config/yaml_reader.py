@@ -15,6 +15,8 @@ items are the lines keepalived would have inside the braces::
         weight: -20                 # or "-20 reverse"
     vrrp_track_files:               # vrrp_track_file NAME { ... }
       maint: {file: /run/maint, weight: -50}
+    vrrp_track_processes:           # vrrp_track_process NAME { ... }
+      nginx: {process: nginx, quorum: 1, weight: -20, delay: 2}
     vrrp_instances:                 # vrrp_instance NAME { ... }
       VI_1:
         state: MASTER
@@ -56,6 +58,7 @@ from hakeeper.config.model import Config, Origin, Warning_
 NAMED_BLOCKS = {
     "vrrp_scripts": "vrrp_script",
     "vrrp_track_files": "vrrp_track_file",
+    "vrrp_track_processes": "vrrp_track_process",
     "vrrp_instances": "vrrp_instance",
     "vrrp_sync_groups": "vrrp_sync_group",
 }

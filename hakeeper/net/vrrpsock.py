@@ -70,6 +70,7 @@ class VrrpSocket:
         self.ifindex = socket.if_nametoindex(ifname)
         # the sources we send from: a packet from one of them is our own coming back
         self.own: set[IPAddress] = set()
+        self._headers: dict[tuple[IPAddress, IPAddress, int], tuple[bytes, tuple]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recv: socket.socket | None = None
         self._send = self._open_send()
@@ -133,6 +134,15 @@ class VrrpSocket:
 
     def send(self, payload: bytes, dst: IPAddress, src: IPAddress) -> None:
         """Send one VRRP packet; `src` goes into the IP header verbatim."""
+        # the advert path: a master sends the same header every advert_int, so build it once
+        key = (src, dst, len(payload))
+        cached = self._headers.get(key)
+        if cached is None:
+            cached = self._headers[key] = self._header(payload, dst, src)
+        header, sockaddr = cached
+        self._send.sendto(header + payload, sockaddr)
+
+    def _header(self, payload: bytes, dst: IPAddress, src: IPAddress) -> tuple[bytes, tuple]:
         dst = ipaddress.ip_address(dst)
         src = ipaddress.ip_address(src)
         if dst.version != self.family or src.version != self.family:
@@ -153,13 +163,13 @@ class VrrpSocket:
                 src.packed,
                 dst.packed,
             )
-            self._send.sendto(header + payload, (str(dst), 0))
+            return header, (str(dst), 0)
         else:
             header = struct.pack(
                 "!IHBB16s16s", 6 << 28, len(payload), IPPROTO_VRRP, ttl, src.packed, dst.packed
             )
             scope = socket.if_nametoindex(self.send_ifname) if dst.is_link_local else 0
-            self._send.sendto(header + payload, (str(dst), 0, 0, scope))
+            return header, (str(dst), 0, 0, scope)
 
     # -- receiving ------------------------------------------------------------------------
 
