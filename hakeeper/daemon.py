@@ -15,8 +15,10 @@ from hakeeper.net.garp import GarpSender
 from hakeeper.net.linkmon import LinkMonitor
 from hakeeper.net.netlink import Netlink, NetlinkError
 from hakeeper.net.vrrpsock import VrrpSocket
+from hakeeper.notify.notifier import Notifier
 from hakeeper.sdnotify import notify, watchdog_interval
 from hakeeper.state import Runtime
+from hakeeper.track.tracking import Tracking
 from hakeeper.vrrp.checks import vrid_of
 from hakeeper.vrrp.instance import InstanceRunner
 from hakeeper.vrrp.sync import SyncGroup
@@ -136,27 +138,35 @@ class Daemon:
         self.transport = Transport(self.runtime)
         self.dump = JsonDump(self.runtime, self.state_file)
         self.linkmon = LinkMonitor(self._on_link)
+        self.tracking = Tracking(self.config, self._on_tracked_priority)
+        self.notifier = Notifier(self.config.global_defs, self._router_id(self.config))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         loop.add_signal_handler(signal.SIGUSR1, self.dump.write)
         try:
             self.linkmon.start()
+            self._seed_tracked_links(self.config)
+            self.notifier.start(loop)
             self._apply(self.config)
+            self.tracking.start(loop)
             self.dump.write()
             notify("READY=1\nSTATUS=running")
             self._arm_watchdog()
             await self._stopping.wait()
         finally:
             notify("STOPPING=1")
-            self.shutdown()
+            await self.shutdown()
         return 0
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
+        self.tracking.stop()
         for group in list(self.groups.values()):
+            self.notifier.group_transition(group.cfg, "STOP")  # as keepalived does at exit
             self._drop_group(group)  # stopping is not a sync event: each member just stops
         for runner in list(self.runners.values()):
-            self._stop_runner(runner)
+            self._stop_runner(runner)  # each sends notify_stop through on_transition
+        await self.notifier.stop()
         self.transport.close()
         self.linkmon.close()
         self.garp.close()
@@ -197,6 +207,9 @@ class Daemon:
             return False
         for w in new.warnings:
             log.warning("%s", w)
+        self._seed_tracked_links(new)
+        self.tracking.reconfigure(new)
+        self.notifier.reconfigure(new.global_defs, self._router_id(new))
         self._apply(new)
         self.runtime.reloads += 1
         self.runtime.emit("global", "reload", "reloads")
@@ -219,6 +232,20 @@ class Daemon:
             self._links_up[ifname] = self.netlink.link_is_up(ifname)
         return self._links_up[ifname]
 
+    @staticmethod
+    def _router_id(config: Config) -> str:
+        return config.global_defs.router_id or os.uname().nodename
+
+    def _seed_tracked_links(self, config: Config) -> None:
+        """track_interface judges links by LinkMonitor events; give it today's state first."""
+        names = {
+            t.name
+            for holder in (*config.vrrp_instances, *config.vrrp_sync_groups)
+            for t in holder.track_interface
+        }
+        for name in names:
+            self.tracking.on_link(name, self.netlink.link_is_up(name))
+
     def _apply(self, new: Config) -> None:
         """Move the running set of instances to `new`, touching only what changed."""
         self._primaries.clear()
@@ -231,7 +258,7 @@ class Daemon:
         }
         old_gdefs = self.config.global_defs
         gdefs = new.global_defs
-        self.runtime.router_id = gdefs.router_id or os.uname().nodename
+        self.runtime.router_id = self._router_id(new)
         wanted = {inst.name: inst for inst in new.vrrp_instances}
         # stop what is gone or changed beyond what a live reconfigure can do, first,
         # so a replacement can take the same VRID on the same interface
@@ -252,7 +279,11 @@ class Daemon:
                 runner.reconfigure(inst, gdefs)
         self._apply_groups(new)
         # started only now, so a sync group sees its members' first transitions
+        for runner in self.runners.values():
+            if runner not in fresh:  # a reload may have changed its trackers
+                runner.on_priority(self.tracking.priority(runner.inst.name))
         for runner in fresh:
+            runner.core.on_priority(self.tracking.priority(runner.inst.name), self._loop.time())
             runner.start(link_up=self._link_up(runner.inst.interface))
             self.runtime.emit("instance", runner.inst.name, "added")
         self.config = new
@@ -271,7 +302,9 @@ class Daemon:
                 continue
             if group is not None:
                 self._drop_group(group)
-            self.groups[cfg.name] = SyncGroup(cfg, members, self.runtime)
+            self.groups[cfg.name] = SyncGroup(
+                cfg, members, self.runtime, self.notifier.group_transition
+            )
 
     def _drop_group(self, group: SyncGroup) -> None:
         group.detach()
@@ -298,6 +331,8 @@ class Daemon:
             log.error("%s: cannot start: %s", inst.name, e)
             self.runtime.instances.pop(inst.name, None)
             return None
+        runner.on_transition = self._on_transition
+        runner.view.trackers = lambda name=inst.name: self.tracking.trackers(name)
         self.runners[inst.name] = runner
         return runner
 
@@ -312,8 +347,22 @@ class Daemon:
 
     # -- events ---------------------------------------------------------------------------
 
+    def _on_tracked_priority(self, name: str, priority: int) -> None:
+        runner = self.runners.get(name)
+        if runner is not None:
+            runner.on_priority(priority)
+
+    def _on_transition(self, runner: InstanceRunner, state: str) -> None:
+        """Notifications of one instance (keepalived's send_instance_notifies)."""
+        group = runner.group
+        if group is not None and runner.notified and group.view.state == state:
+            return  # already told as part of its sync group
+        runner.notified = True
+        self.notifier.instance_transition(runner.inst, state, runner.core.effective_priority)
+
     def _on_link(self, ifname: str, up: bool) -> None:
         log.info("%s: link %s", ifname, "up" if up else "down")
+        self.tracking.on_link(ifname, up)
         for runner in list(self.runners.values()):
             if runner.inst.interface == ifname:
                 runner.on_link(up)

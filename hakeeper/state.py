@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hakeeper import __version__
@@ -43,6 +43,8 @@ class InstanceState:
     last_transition: float | None = None  # wall clock, for humans
     last_reason: str = ""
     vips_present: bool = False
+    # the trackers' live views, computed on demand by the tracking side (never copied)
+    trackers: Callable[[], list[Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         c = self.config
@@ -65,6 +67,7 @@ class InstanceState:
             "master_address": self.master_address,
             "last_transition": self.last_transition,
             "last_reason": self.last_reason,
+            "trackers": [asdict(t) for t in self.trackers()] if self.trackers else [],
             "stats": self.stats.as_dict(),
         }
 

@@ -81,6 +81,7 @@ class InstanceRunner:
         self.group: SyncGroup | None = None  # set by the sync group that owns us
         # notifications: called with the new state, or MASTER_RX_LOWER_PRI
         self.on_transition: Callable[[InstanceRunner, str], None] | None = None
+        self.notified = False  # a first notification went out (keepalived's notifies_sent)
         runtime.instances[inst.name] = self.view
 
     # -- derived once ---------------------------------------------------------------------
