@@ -138,8 +138,8 @@ def bench(lab: Lab, kind: str, m: Node, b: Node, args: argparse.Namespace) -> li
     total = SEGMENTS * PER_SEGMENT
     print(f"== {kind}: starting {total} instances on M and B", flush=True)
     t0 = time.monotonic()
-    dm = start_daemon(m, kind, config(200, args.version, args.adv), suffix=".conf")
-    db = start_daemon(b, kind, config(100, args.version, args.adv), suffix=".conf")
+    dm = start_daemon(m, kind, config(200, args.version, args.adv), suffix=".conf", quiet=True)
+    db = start_daemon(b, kind, config(100, args.version, args.adv), suffix=".conf", quiet=True)
     rows: list[tuple] = []
     try:
         # convergence: all VIPs on M, none on B, stable for 3 consecutive checks

@@ -30,7 +30,7 @@ class Event:
 Listener = Callable[[Event], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class InstanceState:
     """Live state of one VRRP instance; the engine writes it, views read it."""
 
@@ -72,7 +72,7 @@ class InstanceState:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class GroupState:
     """Live state of one vrrp_sync_group."""
 

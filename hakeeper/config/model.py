@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a value was read: shown in every error and warning."""
 
@@ -29,7 +29,7 @@ VRRP_MCAST_GROUP4 = ipaddress.IPv4Address("224.0.0.18")  # RFC 5798 section 5.1.
 VRRP_MCAST_GROUP6 = ipaddress.IPv6Address("ff02::12")  # RFC 5798 section 5.1.2.2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VirtualAddress:
     """One `virtual_ipaddress` line: `198.18.0.100/24 dev eth0 label eth0:1 scope global`."""
 
@@ -50,7 +50,7 @@ class VirtualAddress:
         return f"{self.address}/{self.prefixlen}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VirtualRoute:
     """One `virtual_routes` line. `dst` may be 'default'; unknown options are kept verbatim."""
 
@@ -65,7 +65,7 @@ class VirtualRoute:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VirtualRule:
     """One `virtual_rules` line: `from 198.18.0.100 table 100 priority 100`."""
 
@@ -79,7 +79,7 @@ class VirtualRule:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackScript:
     """A `track_script` reference; `weight` overrides the script's own when set."""
 
@@ -89,7 +89,7 @@ class TrackScript:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackInterface:
     name: str
     weight: int = 0
@@ -97,7 +97,7 @@ class TrackInterface:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackFile:
     name: str
     weight: int | None = None
@@ -105,7 +105,7 @@ class TrackFile:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackProcess:
     """A `track_process` reference; `weight` (and `reverse`) override the process's own."""
 
@@ -115,7 +115,7 @@ class TrackProcess:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VrrpScript:
     """`vrrp_script NAME { script ...; interval 1; weight 0; rise 1; fall 1 }`."""
 
@@ -133,7 +133,7 @@ class VrrpScript:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VrrpTrackFile:
     """`vrrp_track_file NAME { file PATH; weight 1; init_file [VALUE] [overwrite] }`."""
 
@@ -146,7 +146,7 @@ class VrrpTrackFile:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VrrpTrackProcess:
     """`vrrp_track_process NAME { process NAME [ARGS...]; param_match; weight; quorum... }`.
 
@@ -176,7 +176,7 @@ class VrrpTrackProcess:
         return self.full_command or bool(self.params) or self.param_match is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Notify:
     """Notify scripts shared by instances and sync groups (argv, already split)."""
 
@@ -189,7 +189,7 @@ class Notify:
     smtp_alert: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VrrpInstance:
     """`vrrp_instance NAME { ... }` with keepalived's defaults."""
 
@@ -246,7 +246,7 @@ class VrrpInstance:
         return self.use_vmac or f"vrrp.{self.virtual_router_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VrrpSyncGroup:
     name: str
     group: tuple[str, ...]
@@ -260,7 +260,7 @@ class VrrpSyncGroup:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GlobalDefs:
     router_id: str | None = None
     vrrp_version: int = 2
@@ -301,7 +301,7 @@ class GlobalDefs:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawBlock:
     """A block kept verbatim for features a later issue gives meaning (virtual_server...)."""
 
@@ -311,7 +311,7 @@ class RawBlock:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Warning_:
     """A non-fatal finding (unknown keyword...), printed as `FILE:LINE: message`."""
 
@@ -322,7 +322,7 @@ class Warning_:
         return f"{self.origin}: {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Config:
     global_defs: GlobalDefs = GlobalDefs()
     vrrp_scripts: tuple[VrrpScript, ...] = ()

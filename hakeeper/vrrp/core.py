@@ -25,7 +25,7 @@ PRIO_STOP = 0  # RFC 5798 §5.2.4: "the current Master has stopped participating
 DOWN_TIMER_ADVERTS = 3  # RFC 5798 §6.1: Master_Down_Interval = 3 * Master_Adver_Interval + skew
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CoreConfig:
     """What the state machine needs from a `vrrp_instance`; times in centiseconds."""
 
@@ -115,31 +115,31 @@ class State(enum.Enum):
 # --- actions returned by drain(), executed in order by the shell -----------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendAdvert:
     """Send one advertisement with this priority (0 = we are leaving, RFC 5798 §6.4.3)."""
 
     priority: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddVips:
     """Take the virtual addresses (and virtual_routes / virtual_rules)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DelVips:
     """Release the virtual addresses (and virtual_routes / virtual_rules)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendGarp:
     """Gratuitous ARP / unsolicited NA for every VIP, `count` times."""
 
     count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StateChange:
     old: State
     new: State
@@ -147,7 +147,7 @@ class StateChange:
     at: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MasterRxLowerPri:
     """As master we heard a lower priority advert: keepalived's notify_master_rx_lower_pri."""
 
@@ -155,7 +155,7 @@ class MasterRxLowerPri:
     source: IPAddress
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WantMaster:
     """Sync group member: our master down timer fired; the group decides (go_master)."""
 

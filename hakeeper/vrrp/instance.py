@@ -20,7 +20,7 @@ from hakeeper.net.garp import GarpSender
 from hakeeper.net.netlink import Netlink, NetlinkError
 from hakeeper.state import InstanceState, Runtime
 from hakeeper.vrrp import core as vc
-from hakeeper.vrrp.checks import NOT_COUNTED, ExpectParams, inspect_advert
+from hakeeper.vrrp.checks import NOT_COUNTED, ExpectParams, Verdict, inspect_advert
 from hakeeper.vrrp.packet import Advert, PacketError, decode, encode
 from hakeeper.vrrp.stats import InstanceStats
 
@@ -78,6 +78,8 @@ class InstanceRunner:
         self.expect = self._expect()
         self._timer: asyncio.TimerHandle | None = None
         self._adverts: dict[int, list[tuple[bytes, IPAddress]]] = {}
+        self._last_key: tuple[object, ...] | None = None  # receive cache (see on_packet)
+        self._last_result: tuple[Advert, Verdict] | None = None
         self.group: SyncGroup | None = None  # set by the sync group that owns us
         # notifications: called with the new state, or MASTER_RX_LOWER_PRI
         self.on_transition: Callable[[InstanceRunner, str], None] | None = None
@@ -141,21 +143,24 @@ class InstanceRunner:
         self._pump()
 
     def on_packet(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int) -> None:
-        try:
-            adv = decode(payload, src, dst)
-        except PacketError as e:
-            self._drop(e.reason, src)
-            return
         core = self.core
-        verdict = inspect_advert(
-            adv,
-            ttl=ttl,
-            src=src,
-            dst=dst,
-            expect=self.expect,
-            # keepalived re-checks the VIP list only when the sender is a new master
-            master_changed=core.state is vc.State.MASTER or src != core.master_address,
-        )
+        # keepalived re-checks the VIP list only when the sender is a new master
+        master_changed = core.state is vc.State.MASTER or src != core.master_address
+        # a master repeats the same bytes every advert_int: the same input gets the same
+        # decode and verdict, so a backup skips both (the hot path at a thousand instances)
+        key = (payload, src, dst, ttl, master_changed)
+        if key == self._last_key:
+            adv, verdict = self._last_result
+        else:
+            try:
+                adv = decode(payload, src, dst)
+            except PacketError as e:
+                self._drop(e.reason, src)
+                return
+            verdict = inspect_advert(
+                adv, ttl=ttl, src=src, dst=dst, expect=self.expect, master_changed=master_changed
+            )
+            self._last_key, self._last_result = key, (adv, verdict)
         for counter in verdict.counters:
             self.stats.bump(counter)
         if verdict.drop is not None:
@@ -204,6 +209,7 @@ class InstanceRunner:
         self.wire = self._wire()
         self.expect = self._expect()
         self._adverts.clear()
+        self._last_key = None
         self.core.reconfigure(core_config(inst, self.wire.src), self.loop.time())
         self._pump()
         self.runtime.emit("instance", inst.name, "config")
@@ -242,7 +248,9 @@ class InstanceRunner:
     def _reschedule(self) -> None:
         deadline = self.core.next_deadline()
         if self._timer is not None:
-            if self._timer.when() == deadline:
+            # a backup pushes its down timer later with every advert: keep the armed timer
+            # (the core ignores an early call, and we re-arm then) rather than churn handles
+            if deadline is not None and self._timer.when() <= deadline:
                 return
             self._timer.cancel()
             self._timer = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class InstanceStats:
     advert_rcvd: int = 0
     advert_sent: int = 0

@@ -31,6 +31,9 @@ class Daemon:
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] | None = None  # extra environment (NOTIFY_SOCKET...)
+    # keepalived without -l -D: at a thousand instances its per-packet log lines to the
+    # console cost more than VRRP itself, which would skew a benchmark against it
+    quiet: bool = False
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -55,7 +58,7 @@ class Daemon:
         else:
             # keepalived needs its own pid files per instance of it, and -n to stay in front
             argv = [
-                "keepalived", "-n", "-l", "-D", "-P",
+                "keepalived", "-n", *(() if self.quiet else ("-l", "-D")), "-P",
                 "-f", str(self.config),
                 "-p", str(self.workdir / "keepalived.pid"),
                 "-r", str(self.workdir / "vrrp.pid"),
@@ -137,12 +140,14 @@ def start_daemon(
     config_text: str,
     suffix: str = ".yaml",
     env: dict[str, str] | None = None,
+    quiet: bool = False,
 ) -> Daemon:
     """Write `config_text` into a private directory and start `kind` on `node`."""
     workdir = Path(tempfile.mkdtemp(prefix=f"hk-{node.name}-{kind}-"))
     config = workdir / ("keepalived.conf" if kind == "keepalived" else f"hakeeper{suffix}")
     config.write_text(config_text)
-    return Daemon(node=node, kind=kind, config=config, workdir=workdir, env=env).start()
+    daemon = Daemon(node=node, kind=kind, config=config, workdir=workdir, env=env, quiet=quiet)
+    return daemon.start()
 
 
 def wait_for(predicate: Any, within: float, step: float = 0.01) -> bool:

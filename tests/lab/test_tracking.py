@@ -167,3 +167,39 @@ def test_split_brain_notifies_both_masters_then_one(lab):
     assert wait_for(lambda: VIP not in r2.addresses(), within=DOWN)
     assert wait_for(lambda: last_state(d2_dir / "notify.log") == "BACKUP", within=DOWN)
     assert [line.split()[3] for line in lines(d1_dir / "notify.log")] == ["BACKUP", "MASTER"]
+
+
+def weighted_conf(priority: int, d: Path, weight: int) -> str:
+    """A script whose verdict the test flips with a flag file; keepalived reads it too."""
+    flag = d / "healthy"
+    flag.touch()
+    check = script(d, "chk.sh", f"test -e {flag}\n")
+    return keepalived_conf(
+        f"vrrp_script chk {{\n    script {check}\n    interval 0.2\n    weight {weight}\n}}\n",
+        vrrp_instance(priority=priority, extra="    track_script {\n        chk\n    }\n"),
+        global_extra="    enable_script_security\n    script_user root\n",
+    )
+
+
+@pytest.mark.parametrize("hakeeper_is", ["r1", "r2"])
+def test_weights_elect_the_same_master_with_keepalived_as_peer(lab, hakeeper_is):
+    """r1: 100 + 60 while healthy (160 beats r2's 150); unhealthy: 100, r2 wins. The same
+    with either daemon on either side: both compute keepalived's effective priority."""
+    r1, r2 = lab.add_node("r1"), lab.add_node("r2")
+    d1_dir, d2_dir = scripts_dir(), scripts_dir()
+    kinds = ("hakeeper", "keepalived") if hakeeper_is == "r1" else ("keepalived", "hakeeper")
+    d1 = start_daemon(r1, kinds[0], weighted_conf(100, d1_dir, 60), suffix=".conf")
+    d2 = start_daemon(r2, kinds[1], weighted_conf(150, d2_dir, -10), suffix=".conf")
+    assert wait_for(lambda: VIP in r1.addresses() and VIP not in r2.addresses(), within=DOWN * 3), (
+        d1.log_text() + d2.log_text()
+    )
+    (d1_dir / "healthy").unlink()  # r1's service fails: 100 < 150
+    assert wait_for(lambda: VIP in r2.addresses() and VIP not in r1.addresses(), within=DOWN * 2)
+    (d2_dir / "healthy").unlink()  # r2's fails too: 140 > 100, r2 keeps it
+    time.sleep(1.0)
+    assert VIP in r2.addresses() and VIP not in r1.addresses()
+    (d1_dir / "healthy").touch()  # r1 healthy again: 160 > 140, r1 preempts
+    assert wait_for(lambda: VIP in r1.addresses() and VIP not in r2.addresses(), within=DOWN * 2)
+    hk = d1 if kinds[0] == "hakeeper" else d2
+    expected = 160 if hk is d1 else 140
+    assert hk.instance("VI_1")["effective_priority"] == expected
