@@ -203,3 +203,47 @@ def test_weights_elect_the_same_master_with_keepalived_as_peer(lab, hakeeper_is)
     hk = d1 if kinds[0] == "hakeeper" else d2
     expected = 160 if hk is d1 else 140
     assert hk.instance("VI_1")["effective_priority"] == expected
+
+
+def test_bad_scripts_are_logged_and_never_delay_adverts(lab):
+    """A hung check (killed at its timeout), a missing one, an unsafe one and a failing
+    notify script: each is logged clearly, and r1's adverts keep r2 a backup throughout."""
+    r1, r2 = lab.add_node("r1"), lab.add_node("r2")
+    d = scripts_dir()
+    unsafe_dir = Path(tempfile.mkdtemp(prefix="hk-unsafe-"))
+    unsafe_dir.chmod(0o777)  # anyone may replace what is in here: refused
+    unsafe = script(unsafe_dir, "chk.sh", "exit 0\n")
+    hung = script(d, "hung.sh", "sleep 30\n")
+    failing_notify = script(d, "notify.sh", "exit 3\n")
+    blocks = [
+        f"vrrp_script hung {{\n    script {hung}\n    interval 0.5\n    timeout 0.3\n"
+        "    weight -10\n}\n",
+        f"vrrp_script missing {{\n    script {d}/nope.sh\n    interval 0.5\n    weight -10\n}}\n",
+        f"vrrp_script unsafe {{\n    script {unsafe}\n    interval 0.5\n    weight -10\n}}\n",
+    ]
+    extra = (
+        "    track_script {\n        hung\n        missing\n        unsafe\n    }\n"
+        f"    notify {failing_notify}\n"
+    )
+    conf1 = keepalived_conf(
+        *blocks,
+        vrrp_instance(priority=200, extra=extra),
+        global_extra="    enable_script_security\n    script_user root\n",
+    )
+    d1 = start_daemon(r1, "hakeeper", conf1, suffix=".conf")
+    assert wait_for(lambda: VIP in r1.addresses(), within=DOWN * 2), d1.log_text()
+    d2 = start_daemon(r2, "hakeeper", keepalived_conf(vrrp_instance(priority=100)), ".conf")
+    time.sleep(3.0)  # six runs of the hung script, each killed at 0.3 s
+    log = d1.log_text()
+    assert "VRRP_Script(hung) timed out after 0.3s; process group killed" in log
+    assert "VRRP_Script(missing)" in log
+    assert f"{unsafe_dir}" in log and "unsafe" in log
+    assert "exited with status 3" in log
+    # 200 - 3 x 10 = 170 still beats 100: r1 stays master, its adverts never late enough
+    # for r2's master down timer (0.36 s) to fire
+    assert d1.instance("VI_1")["effective_priority"] == 170
+    assert VIP in r1.addresses() and VIP not in r2.addresses()
+    assert "-> MASTER" not in d2.log_text()
+    # a stop kills the script still running, with its children: nothing is left behind
+    assert d1.stop() == 0
+    assert "sleep 30" not in r1.run(["ps", "-eo", "args"]).stdout
