@@ -7,6 +7,8 @@ import dataclasses
 import logging
 import os
 import signal
+import sys
+import warnings
 
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.model import Config, IPAddress, VrrpInstance
@@ -112,6 +114,19 @@ class Transport:
         self.sockets.clear()
 
 
+def _use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> None:
+    """Python 3.11 reaps each script child with a thread of its own; hundreds of scripts a
+    second then fight the event loop for the GIL. A pidfd watcher reaps them in the loop
+    (3.12 does this by itself)."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(loop)
+        asyncio.set_child_watcher(watcher)
+
+
 class Daemon:
     def __init__(self, config_file: str, config: Config, state_file: str) -> None:
         self.config_file = config_file
@@ -132,6 +147,7 @@ class Daemon:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        _use_pidfd_child_watcher(loop)
         self._stopping = asyncio.Event()
         self.netlink = Netlink()
         self.garp = GarpSender()

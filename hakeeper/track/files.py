@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 
 from hakeeper.config.model import VrrpTrackFile
+from hakeeper.track.phase import phase
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ class TrackFileWatcher:
             self._task = loop.create_task(self._loop(), name=f"track_file {self.name}")
 
     async def _loop(self) -> None:
+        # each file on its own phase of the poll interval (see track/phase.py)
+        await asyncio.sleep(phase(self.config.name, self.poll_interval))
         while True:
             await asyncio.sleep(self.poll_interval)
             self.poll()

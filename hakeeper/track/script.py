@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from hakeeper.config.model import VrrpScript
 from hakeeper.scripts import ScriptResult, kill_group, run_script
+from hakeeper.track.phase import phase
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,15 @@ class VrrpScriptRunner:
         # keepalived runs the script at once, then every `interval` on a fixed beat,
         # skipping a beat while the previous run is still going
         interval = self.config.interval
+        # after the first run, each script keeps its own phase of the beat: hundreds of
+        # scripts launched in the same instant would hold up the advert timers
+        offset = phase(self.name, interval)
         while True:
             started = time.monotonic()
             await self.run_once()
             now = time.monotonic()
-            beat = started + interval
+            beat = started + interval + offset
+            offset = 0.0
             while beat <= now:
                 beat += interval
             await asyncio.sleep(beat - now)
