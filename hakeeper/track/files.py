@@ -11,14 +11,13 @@ ignored: the previous value stays.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
 from collections.abc import Callable
 
 from hakeeper.config.model import VrrpTrackFile
-from hakeeper.track.phase import phase
+from hakeeper.track.phase import finish, phase
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +147,8 @@ class TrackFileWatcher:
 
     async def aclose(self) -> None:
         self.stop()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await finish(self._task)
+        self._task = None
 
 
 __all__ = ["TrackFileWatcher", "init_file", "parse_value", "read_value"]

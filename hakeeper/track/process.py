@@ -18,12 +18,12 @@ counts a moment later. The matching rules are keepalived's (core/track_process.c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable
 
 from hakeeper.config.model import VrrpTrackProcess
+from hakeeper.track.phase import finish
 
 log = logging.getLogger(__name__)
 
@@ -211,10 +211,8 @@ class ProcessMonitor:
 
     async def aclose(self) -> None:
         self.stop()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await finish(self._task)
+        self._task = None
 
 
 __all__ = ["ProcessMonitor", "ProcessTracker", "matches", "params_match", "scan"]

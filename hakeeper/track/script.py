@@ -10,7 +10,6 @@ run counts as failed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from enum import StrEnum
 
 from hakeeper.config.model import VrrpScript
 from hakeeper.scripts import ScriptResult, kill_group, run_script
-from hakeeper.track.phase import phase
+from hakeeper.track.phase import finish, phase
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +124,8 @@ class VrrpScriptRunner:
 
     async def aclose(self) -> None:
         self.stop()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await finish(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         # keepalived runs the script at once, then every `interval` on a fixed beat,
