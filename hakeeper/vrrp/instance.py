@@ -45,10 +45,6 @@ class Wire:
     unicast: bool
 
 
-def core_config(inst: VrrpInstance, primary: IPAddress | None) -> vc.CoreConfig:
-    return vc.CoreConfig.from_instance(inst, primary)
-
-
 class InstanceRunner:
     """Runs one `vrrp_instance`: one core, one timer, the instance's VIPs."""
 
@@ -74,7 +70,7 @@ class InstanceRunner:
         self.stats = InstanceStats()
         self.view = InstanceState(config=inst, stats=self.stats)
         self.wire = self._wire()
-        self.core = vc.VrrpCore(core_config(inst, self.wire.src), self.stats)
+        self.core = vc.VrrpCore(vc.CoreConfig.from_instance(inst, self.wire.src), self.stats)
         self.expect = self._expect()
         self._timer: asyncio.TimerHandle | None = None
         self._adverts: dict[int, list[tuple[bytes, IPAddress]]] = {}
@@ -210,7 +206,7 @@ class InstanceRunner:
         self.expect = self._expect()
         self._adverts.clear()
         self._last_key = None
-        self.core.reconfigure(core_config(inst, self.wire.src), self.loop.time())
+        self.core.reconfigure(vc.CoreConfig.from_instance(inst, self.wire.src), self.loop.time())
         self._pump()
         self.runtime.emit("instance", inst.name, "config")
 
