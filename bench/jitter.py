@@ -44,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scale import tree
 from tests.lab.configs import keepalived_conf, vrrp_instance
 from tests.lab.daemons import VENV_BIN, Daemon, start_daemon
 from tests.lab.lab import Lab, LabError, Node, ip_netns_list
@@ -111,24 +112,6 @@ def count_vips(node: Node) -> int:
 
 
 # -- /proc --------------------------------------------------------------------------------
-
-
-def proc_tree(pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            st = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        kids.setdefault(int(st.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
 
 
 def proc_times(pids: list[int]) -> dict[int, tuple[int, int, int]]:
@@ -296,7 +279,7 @@ def run(kind: str, tracked: bool, m: Node, c: Node, scripts: Path, args) -> Resu
             res.notes.append(f"not converged ({n}/{N_INSTANCES} VIPs); measured anyway")
         time.sleep(args.warmup)
         assert d.proc is not None
-        pids = proc_tree(d.proc.pid)
+        pids = tree(d.proc.pid)
         started = threading.Event()
         box: dict[str, object] = {}
 
