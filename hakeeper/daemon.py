@@ -64,6 +64,7 @@ class Transport:
         self.runtime = runtime
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.receivers: dict[tuple[str, int, int], InstanceRunner] = {}
+        self._users: dict[tuple[str, int], int] = {}  # instances on each socket
 
     @staticmethod
     def _key(runner: InstanceRunner) -> tuple[str, int, int]:
@@ -82,16 +83,18 @@ class Transport:
                 group=group,
             )
         self.receivers[(ifname, family, vrid)] = runner
+        self._users[(ifname, family)] = self._users.get((ifname, family), 0) + 1
 
     def detach(self, runner: InstanceRunner) -> None:
         key = self._key(runner)
-        if self.receivers.get(key) is runner:
-            del self.receivers[key]
-        ifname, family, _ = key
-        if not any(k[:2] == (ifname, family) for k in self.receivers):
-            sock = self.sockets.pop((ifname, family), None)  # last user gone (or its VMAC)
-            if sock is not None:
-                sock.close()
+        if self.receivers.get(key) is not runner:
+            return
+        del self.receivers[key]
+        sock_key = key[:2]
+        self._users[sock_key] -= 1
+        if self._users[sock_key] == 0:  # last user gone (or its VMAC)
+            del self._users[sock_key]
+            self.sockets.pop(sock_key).close()
 
     def send(self, payload: bytes, src: IPAddress, dst: IPAddress, ifname: str) -> None:
         family = 4 if src.version == 4 else 6
@@ -112,6 +115,7 @@ class Transport:
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
+        self._users.clear()
 
 
 def _use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> None:
@@ -294,10 +298,11 @@ class Daemon:
             elif runner.inst != inst:
                 runner.reconfigure(inst, gdefs)
         self._apply_groups(new)
-        # started only now, so a sync group sees its members' first transitions
+        started = set(fresh)
         for runner in self.runners.values():
-            if runner not in fresh:  # a reload may have changed its trackers
+            if runner not in started:  # a reload may have changed its trackers
                 runner.on_priority(self.tracking.priority(runner.inst.name))
+        # new instances start only now, so a sync group sees their first transitions
         for runner in fresh:
             runner.core.on_priority(self.tracking.priority(runner.inst.name), self._loop.time())
             runner.start(link_up=self._link_up(runner.inst.interface))
