@@ -13,6 +13,8 @@ import warnings
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.model import Config, IPAddress, VrrpInstance
 from hakeeper.dump import JsonDump
+from hakeeper.lvs.backend import BackendError
+from hakeeper.lvs.manager import LvsError, LvsManager
 from hakeeper.net.garp import GarpSender
 from hakeeper.net.linkmon import LinkMonitor
 from hakeeper.net.netlink import Netlink, NetlinkError
@@ -145,6 +147,8 @@ class Daemon:
         self._all_vips: set[IPAddress] = set()
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.lvs: LvsManager | None = None
+        self._lvs_starting: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -170,6 +174,12 @@ class Daemon:
             self.notifier.start(loop)
             self._apply(self.config)
             self.tracking.start(loop)
+            if self.config.virtual_servers:
+                try:
+                    await self._start_lvs(self.config)
+                except (LvsError, BackendError) as e:
+                    log.error("LVS cannot start: %s", e)
+                    return 1
             self.dump.write()
             notify("READY=1\nSTATUS=running")
             self._arm_watchdog()
@@ -179,7 +189,23 @@ class Daemon:
             await self.shutdown()
         return 0
 
+    async def _start_lvs(self, config: Config) -> None:
+        lvs = LvsManager(self.runtime, self.notifier)
+        self.lvs = lvs
+        try:
+            await lvs.start(config)
+        except BaseException:
+            self.lvs = None
+            await lvs.stop(remove=False)
+            raise
+        log.info("LVS: %d virtual server(s) on the %s backend", len(config.virtual_servers),
+                 self.runtime.lvs_backend)  # fmt: skip
+
     async def shutdown(self) -> None:
+        if self._lvs_starting is not None:
+            self._lvs_starting.cancel()
+        if self.lvs is not None:
+            await self.lvs.stop(remove=True)
         self.tracking.stop()
         for group in list(self.groups.values()):
             self.notifier.group_transition(group.cfg, "STOP")  # as keepalived does at exit
@@ -225,17 +251,42 @@ class Daemon:
             self.runtime.count("reload_failed")
             notify("READY=1\nSTATUS=reload refused, running previous config")
             return False
+        if self.lvs is not None and self.lvs.backend is not None:
+            try:
+                LvsManager.check_supported(new, self.lvs.backend)
+            except LvsError as e:
+                log.error("reload refused: %s", e)
+                self.runtime.count("reload_failed")
+                notify("READY=1\nSTATUS=reload refused, running previous config")
+                return False
         for w in new.warnings:
             log.warning("%s", w)
         self._seed_tracked_links(new)
         self.tracking.reconfigure(new)
         self.notifier.reconfigure(new.global_defs, self._router_id(new))
         self._apply(new)
+        self._reload_lvs(new)
         self.runtime.reloads += 1
         self.runtime.emit("global", "reload", "reloads")
         log.info("reloaded %s", self.config_file)
         notify("READY=1\nSTATUS=running")
         return True
+
+    def _reload_lvs(self, new: Config) -> None:
+        if self.lvs is not None:
+            self.lvs.configure(new)
+        elif new.virtual_servers and self._lvs_starting is None:
+            # the first virtual servers arrive by reload: start the LVS side now
+            async def start() -> None:
+                try:
+                    await self._start_lvs(new)
+                except (LvsError, BackendError) as e:
+                    log.error("LVS cannot start: %s", e)
+                finally:
+                    self._lvs_starting = None
+
+            assert self._loop is not None
+            self._lvs_starting = self._loop.create_task(start())
 
     def _primary(self, ifname: str, family: int) -> IPAddress | None:
         """An interface's own address, asked of the kernel once per apply (not per instance:

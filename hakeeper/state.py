@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hakeeper import __version__
+from hakeeper.config.lvs_model import RealServer, VirtualServer
 from hakeeper.config.model import VrrpInstance, VrrpSyncGroup
 from hakeeper.vrrp.stats import InstanceStats
 
@@ -89,6 +90,98 @@ class GroupState:
         }
 
 
+@dataclass(slots=True)
+class RealServerState:
+    """Live state of one real server (or a sorry server) of a virtual server."""
+
+    config: RealServer
+    alive: bool = True  # every checker up (a server without checkers is always alive)
+    failed_checkers: set[int] = field(default_factory=set)
+    dynamic_weight: int | None = None  # MISC_CHECK misc_dynamic / FILE_CHECK, else None
+    in_pool: bool = False  # in the kernel table with a weight above zero
+    pool_weight: int | None = None  # the weight the kernel has, None when not in the table
+    enabled: bool = True  # False: drained by an operator (weight 0, connections kept)
+    weight_override: int | None = None  # an operator's weight, until reset or reload
+    last_change: float | None = None  # wall clock of the last up/down
+    last_detail: str = ""
+    # checker statuses, computed on demand by the checker side (never copied)
+    checks: Callable[[], list[dict[str, Any]]] | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+    sorry: bool = False
+
+    @property
+    def weight(self) -> int:
+        """The weight the server gets when it is in the pool."""
+        if self.weight_override is not None:
+            return self.weight_override
+        if self.dynamic_weight is not None:
+            return self.dynamic_weight
+        return self.config.weight
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "name": c.name,
+            "address": str(c.address),
+            "port": c.port,
+            "alive": self.alive,
+            "enabled": self.enabled,
+            "weight": self.weight,
+            "config_weight": c.weight,
+            "in_pool": self.in_pool,
+            "pool_weight": self.pool_weight,
+            "sorry_server": self.sorry,
+            "failed_checkers": sorted(self.failed_checkers),
+            "last_change": self.last_change,
+            "last_detail": self.last_detail,
+            "checkers": self.checks() if self.checks else [],
+            "counters": dict(self.counters),
+        }
+
+
+@dataclass(slots=True)
+class VirtualServerState:
+    """Live state of one virtual_server: its real servers, quorum and sorry server."""
+
+    config: VirtualServer
+    real_servers: dict[str, RealServerState] = field(default_factory=dict)
+    sorry_server: RealServerState | None = None
+    quorum_up: bool = True
+    sorry_active: bool = False
+    last_quorum_change: float | None = None
+    services: tuple[str, ...] = ()  # the kernel services it expands to (groups: several)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "name": c.name,
+            "address": str(c.address) if c.address is not None else None,
+            "port": c.port,
+            "fwmark": c.fwmark,
+            "group": c.group,
+            "family": f"IPv{c.family}",
+            "protocol": c.protocol,
+            "lvs_sched": c.lvs_sched,
+            "lvs_method": c.lvs_method,
+            "persistence_timeout": c.persistence_timeout,
+            "quorum": c.quorum,
+            "hysteresis": c.hysteresis,
+            "quorum_up": self.quorum_up,
+            "sorry_server_active": self.sorry_active,
+            "alive_weight": sum(r.weight for r in self.real_servers.values() if r.alive),
+            "last_quorum_change": self.last_quorum_change,
+            "services": list(self.services),
+            "real_servers": [r.as_dict() for r in self.real_servers.values()],
+            "sorry_server": self.sorry_server.as_dict() if self.sorry_server else None,
+            "counters": dict(self.counters),
+        }
+
+
 @dataclass
 class Runtime:
     """All live objects of one daemon, and the listeners that turn changes into views."""
@@ -99,6 +192,8 @@ class Runtime:
     reloads: int = 0
     instances: dict[str, InstanceState] = field(default_factory=dict)
     groups: dict[str, GroupState] = field(default_factory=dict)
+    virtual_servers: dict[str, VirtualServerState] = field(default_factory=dict)
+    lvs_backend: str = ""  # "ipvs" or "nftables" once LVS runs
     global_counters: dict[str, int] = field(default_factory=dict)
     _listeners: list[Listener] = field(default_factory=list)
 
@@ -126,4 +221,6 @@ class Runtime:
             "counters": dict(self.global_counters),
             "instances": [i.as_dict() for i in self.instances.values()],
             "groups": [g.as_dict() for g in self.groups.values()],
+            "lvs_backend": self.lvs_backend,
+            "virtual_servers": [v.as_dict() for v in self.virtual_servers.values()],
         }

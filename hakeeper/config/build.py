@@ -20,7 +20,6 @@ from hakeeper.config.model import (
     IPAddress,
     Notify,
     Origin,
-    RawBlock,
     TrackFile,
     TrackInterface,
     TrackProcess,
@@ -71,6 +70,11 @@ SCRIPT_KEYWORDS = frozenset(
         "notify_deleted",
         "notify_fifo_script",
         "vrrp_notify_fifo_script",
+        "notify_up",
+        "notify_down",
+        "quorum_up",
+        "quorum_down",
+        "misc_path",
     }
 )
 
@@ -94,8 +98,6 @@ KNOWN_SKIPPED_ROOTS = frozenset(
         "child_wait_time",
     }
 )
-
-RAW_ROOTS = frozenset({"virtual_server", "virtual_server_group"})
 
 _TRUE = frozenset({"true", "on", "yes", "1"})
 _FALSE = frozenset({"false", "off", "no", "0"})
@@ -523,6 +525,20 @@ def _fifo_script(b: Builder, node: Node, f: Fields) -> None:
     f[node.keyword] = _argv(b, node)
 
 
+def _lvs_backend(b: Builder, node: Node, f: Fields) -> None:
+    value = _one(b, node)  # hakeeper's own keyword: which kernel data plane serves LVS
+    if value not in ("auto", "ipvs", "nftables"):
+        raise Invalid(f"lvs_backend '{value}' is not auto, ipvs or nftables")
+    f["lvs_backend"] = value
+
+
+def _lvs_flush_on_stop(b: Builder, node: Node, f: Fields) -> None:
+    args = _scalar(b, node)  # `lvs_flush_on_stop [VS]`: bare is a full flush
+    if args and args[0] != "VS":
+        raise Invalid(f"{node.keyword} '{args[0]}' is not VS (or nothing, for a full flush)")
+    f["lvs_flush_on_stop"] = "VS" if args else "full"
+
+
 GLOBAL_TABLE: dict[str, Handler] = {
     "router_id": _set("router_id", _word),
     "vrrp_version": _set("vrrp_version", _int(2, 3)),
@@ -560,15 +576,20 @@ GLOBAL_TABLE: dict[str, Handler] = {
     "enable_snmp_rfcv3": _set("enable_snmp_rfcv3", _flag),
     "enable_traps": _set("enable_traps", _flag),
     "snmp_socket": _set("snmp_socket", _word),
+    "smtp_alert_checker": _set("smtp_alert_checker", _flag),
+    "lvs_backend": _lvs_backend,
+    "lvs_flush": _set("lvs_flush", _flag),
+    "lvs_flush_on_stop": _lvs_flush_on_stop,
+    "lvs_flush_onstop": _lvs_flush_on_stop,  # keepalived's old name
 } | _ignored(
     """
     linkbeat_use_polling process_names process_name vrrp_process_name
     checker_process_name lvs_process_name bfd_process_name use_symlink_paths
     set_supplementary_groups startup_script
     startup_script_timeout shutdown_script shutdown_script_timeout max_auto_priority
-    min_auto_priority_delay smtp_alert_checker checker_log_all_failures
+    min_auto_priority_delay checker_log_all_failures
     dynamic_interfaces no_email_faults default_interface disable_local_igmp
-    v3_checksum_as_v2 lvs_timeouts lvs_flush lvs_flush_on_stop lvs_flush_onstop
+    v3_checksum_as_v2 lvs_timeouts
     lvs_sync_daemon vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat
     vrrp_down_timer_adverts vrrp_min_garp vrrp_garp_extra_if vrrp_vmac_garp_intvl
     vrrp_lower_prio_no_advert vrrp_higher_prio_send_advert vrrp_iptables vrrp_ipsets
@@ -831,6 +852,7 @@ class Builder:
         self.errors: list[ConfigError] = []
         self.warnings: list[Warning_] = []
         self.failed: set[str] = set()
+        self.track_files: dict[str, VrrpTrackFile] = {}  # for FILE_CHECK
 
     def error(self, origin: Origin, message: str) -> None:
         self.errors.append(ConfigError(origin, message))
@@ -1016,10 +1038,6 @@ class Builder:
             f["notify"] = Notify(**f["notify"])
         return VrrpSyncGroup(name=name, origin=node.origin, **f)
 
-    def raw(self, node: Node) -> RawBlock:
-        children = tuple(self.raw(c) for c in node.children or ())
-        return RawBlock(node.keyword, tuple(node.args), children, node.origin)
-
     # -- the whole file
 
     def build(self, nodes: list[Node]) -> Config:
@@ -1045,7 +1063,14 @@ class Builder:
         groups = self._unique(
             "vrrp_sync_group", map(self.vrrp_sync_group, roots.get("vrrp_sync_group", []))
         )
-        raw = [n for n in nodes if n.keyword in RAW_ROOTS]
+        self.track_files = {f.name: f for f in files}
+        # lvs.py builds on this module's tables and helpers, hence the late import
+        from hakeeper.config import lvs
+
+        vs_groups, servers = lvs.build_lvs(
+            self, roots.get("virtual_server_group", []), roots.get("virtual_server", [])
+        )
+        ssl = lvs.ssl(self, roots.get("SSL", []))
         self._check_vrids(instances)
         self._check_refs(instances, groups, scripts, files, processes)
         if self.errors:
@@ -1057,7 +1082,9 @@ class Builder:
             vrrp_track_processes=tuple(processes),
             vrrp_instances=tuple(instances),
             vrrp_sync_groups=tuple(groups),
-            virtual_servers=tuple(self.raw(n) for n in raw),
+            virtual_server_groups=tuple(vs_groups),
+            virtual_servers=tuple(servers),
+            ssl=ssl,
             warnings=tuple(self.warnings),
             source=self.source,
         )
@@ -1137,8 +1164,10 @@ ROOT_KINDS = frozenset(
         "vrrp_track_process",
         "vrrp_instance",
         "vrrp_sync_group",
+        "virtual_server_group",
+        "virtual_server",
+        "SSL",
     }
-    | RAW_ROOTS
 )
 
 

@@ -12,12 +12,21 @@ from typing import Any
 
 import yaml
 
+from hakeeper.config import lvs
 from hakeeper.config.build import instance_defaults
+from hakeeper.config.lvs_model import (
+    Checker,
+    CheckUrl,
+    RealServer,
+    SslConfig,
+    VirtualServer,
+    VirtualServerGroup,
+    prefix_length,
+)
 from hakeeper.config.model import (
     Config,
     GlobalDefs,
     Notify,
-    RawBlock,
     TrackInterface,
     VirtualAddress,
     VirtualRoute,
@@ -119,6 +128,9 @@ def _global(g: GlobalDefs) -> dict[str, Any]:
     for f in fields(GlobalDefs):
         value = getattr(g, f.name)
         if f.name == "origin" or value == f.default:
+            continue
+        if f.name == "lvs_flush_on_stop":  # a bare keyword is the full flush
+            out[f.name] = True if value == "full" else value
             continue
         out[f.name] = list(value) if isinstance(value, tuple) else _scalar(value)
     return out
@@ -223,11 +235,145 @@ def _sync_group(grp: VrrpSyncGroup) -> dict[str, Any]:
     return out
 
 
-def _raw(block: RawBlock) -> Any:
-    line = _line(block.keyword, *block.args)
-    if not block.children:
-        return line
-    return {line: [_raw(c) for c in block.children]}
+# -- LVS: header words as keys, blocks as mappings (yaml_reader.py's docstring)
+
+
+def _url(u: CheckUrl) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": u.path}
+    if u.digest is not None:
+        out["digest"] = u.digest
+    if u.status_code:
+        ((lo, hi), *rest) = u.status_code
+        out["status_code"] = lo if lo == hi and not rest else lvs.status_text(u.status_code)
+    if u.virtualhost is not None:
+        out["virtualhost"] = u.virtualhost
+    if u.tls_compliant:
+        out["tls_compliant"] = True
+    return out
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_CHECKER_SPECIAL = _names(
+    """kind origin url enable_sni sni_name misc_path user group payload require_reply
+    require_reply_mask track_file file weight weight_reverse"""
+)
+
+
+def _checker(ck: Checker, config: Config) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if ck.url:
+        out["url"] = [_url(u) for u in ck.url]
+    for f in fields(Checker):
+        value = getattr(ck, f.name)
+        if f.name not in _CHECKER_SPECIAL and value != f.default:
+            out[f.name] = _scalar(value)
+    if ck.sni_name is not None:
+        out["sni_name"] = ck.sni_name  # implies enable_sni
+    elif ck.enable_sni:
+        out["enable_sni"] = True
+    if ck.misc_path is not None:
+        out["misc_path"] = command(ck.misc_path)
+    if ck.user is not None:
+        out["user"] = _line(ck.user, ck.group)
+    if ck.payload is not None:
+        out["payload"] = lvs.hex_text(ck.payload)
+    if ck.require_reply is not None:
+        out["require_reply"] = lvs.hex_text(ck.require_reply, ck.require_reply_mask) or True
+    if ck.track_file is not None:
+        out["track_file"] = ck.track_file
+        files = {t.name: (t.weight, t.weight_reverse) for t in config.vrrp_track_files}
+        if (ck.weight, ck.weight_reverse) != files.get(ck.track_file):
+            out["weight"] = _weight(ck.weight, ck.weight_reverse)
+    return out
+
+
+def _server_words(rs: RealServer) -> str:
+    return _line(str(rs.address), rs.port)
+
+
+_RS_SPECIAL = _names("address port weight notify_up notify_down checkers origin")
+
+
+def _real_server(rs: RealServer, vs: VirtualServer, config: Config) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if rs.weight != vs.weight:
+        out["weight"] = rs.weight
+    for f in fields(RealServer):
+        value = getattr(rs, f.name)
+        if f.name not in _RS_SPECIAL and value != f.default:
+            out[f.name] = _scalar(value)
+    for name in ("notify_up", "notify_down"):
+        if (argv := getattr(rs, name)) is not None:
+            out[name] = command(argv)
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for ck in rs.checkers:  # the builder groups them by kind, so this keeps their order
+        kinds.setdefault(ck.kind, []).append(_checker(ck, config))
+    out.update((kind, items[0] if len(items) == 1 else items) for kind, items in kinds.items())
+    return out
+
+
+_VS_SPECIAL = _names(
+    """address port fwmark group family protocol sched_flags persistence_granularity
+    sorry_server sorry_server_inhibit quorum_up quorum_down real_servers origin"""
+)
+
+
+def _virtual_server(vs: VirtualServer, config: Config) -> dict[str, Any]:
+    groups = {g.name: g for g in config.virtual_server_groups}
+    out: dict[str, Any] = {}
+    if vs.address is None and vs.family != lvs.derived_family(vs):
+        out["ip_family"] = "inet6" if vs.family == 6 else "inet"
+    if lvs.serves_addresses(vs, groups.get(vs.group or "")):
+        out["protocol"] = vs.protocol  # always: keepalived's default is not hakeeper's
+    for f in fields(VirtualServer):
+        value = getattr(vs, f.name)
+        if f.name not in _VS_SPECIAL and value != f.default:
+            out[f.name] = _scalar(value)
+    out.update(dict.fromkeys(vs.sched_flags, True))
+    mask = vs.persistence_granularity
+    if mask is not None:
+        out["persistence_granularity"] = prefix_length(mask) if mask.version == 6 else str(mask)
+    if vs.sorry_server is not None:
+        out["sorry_server"] = _server_words(vs.sorry_server)
+        if vs.sorry_server.lvs_method is not None:
+            out["sorry_server_lvs_method"] = vs.sorry_server.lvs_method
+        if vs.sorry_server_inhibit:
+            out["sorry_server_inhibit"] = True
+    for name in ("quorum_up", "quorum_down"):
+        if (argv := getattr(vs, name)) is not None:
+            out[name] = command(argv)
+    out["real_servers"] = {
+        _server_words(rs): _real_server(rs, vs, config) for rs in vs.real_servers
+    }
+    return out
+
+
+def _virtual_servers(config: Config) -> dict[str, Any]:
+    """Keyed by header words; several services with the same words (TCP and UDP on one
+    port) become a list under that key (the builder keeps them together)."""
+    out: dict[str, Any] = {}
+    for vs in config.virtual_servers:
+        body = _virtual_server(vs, config)
+        key = lvs.header_words(vs)
+        if key not in out:
+            out[key] = body
+        elif isinstance(out[key], list):
+            out[key].append(body)
+        else:
+            out[key] = [out[key], body]
+    return out
+
+
+def _groups(groups: tuple[VirtualServerGroup, ...]) -> dict[str, Any]:
+    return {g.name: [lvs.vsg_entry_text(e) for e in g.entries] for g in groups}
+
+
+def _ssl(ssl: SslConfig) -> dict[str, Any]:
+    values = ((f.name, getattr(ssl, f.name)) for f in fields(SslConfig) if f.name != "origin")
+    return {name: value for name, value in values if value is not None}
 
 
 def to_dict(config: Config) -> dict[str, Any]:
@@ -242,9 +388,12 @@ def to_dict(config: Config) -> dict[str, Any]:
         ("vrrp_track_processes", {p.name: _track_process(p) for p in config.vrrp_track_processes}),
         ("vrrp_instances", {i.name: _instance(i, g) for i in config.vrrp_instances}),
         ("vrrp_sync_groups", {s.name: _sync_group(s) for s in config.vrrp_sync_groups}),
-        ("virtual_servers", [_raw(b) for b in config.virtual_servers]),
+        ("virtual_server_groups", _groups(config.virtual_server_groups)),
+        ("virtual_servers", _virtual_servers(config)),
     ]
     doc.update((key, value) for key, value in parts if value)
+    if config.ssl is not None:
+        doc["SSL"] = _ssl(config.ssl)
     return doc
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # lvs_model imports this module; annotations only
+    from hakeeper.config.lvs_model import SslConfig, VirtualServer, VirtualServerGroup
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -298,17 +302,19 @@ class GlobalDefs:
     enable_snmp_rfcv3: bool = False
     enable_traps: bool = False
     snmp_socket: str | None = None
+    smtp_alert_checker: bool | None = None  # LVS mails: see lvs_model.effective_*_smtp_alert
+    lvs_backend: str = "auto"  # hakeeper's own: auto (IPVS if the kernel has it), ipvs, nftables
+    lvs_flush: bool = False  # empty the kernel's LVS table at startup
+    # on stop (`lvs_flush_on_stop [VS]`): None removes each configured service's real
+    # servers then the service, "VS" removes the configured services whole, "full" empties
+    # the kernel's whole LVS table
+    lvs_flush_on_stop: str | None = None
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
-
-@dataclass(frozen=True, slots=True)
-class RawBlock:
-    """A block kept verbatim for features a later issue gives meaning (virtual_server...)."""
-
-    keyword: str
-    args: tuple[str, ...]
-    children: tuple[RawBlock, ...] = ()
-    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+    @property
+    def lvs_flush_onstop(self) -> bool:
+        """keepalived's deprecated spelling, as a yes/no: anything flushed on stop."""
+        return self.lvs_flush_on_stop is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +336,9 @@ class Config:
     vrrp_track_processes: tuple[VrrpTrackProcess, ...] = ()
     vrrp_instances: tuple[VrrpInstance, ...] = ()
     vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
-    virtual_servers: tuple[RawBlock, ...] = ()  # LVS issue turns these into a model
+    virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
+    virtual_servers: tuple[VirtualServer, ...] = ()
+    ssl: SslConfig | None = None  # the `SSL { }` block for SSL_GET
     warnings: tuple[Warning_, ...] = field(default=(), compare=False)
     source: str = field(default="", compare=False)
 

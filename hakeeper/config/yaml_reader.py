@@ -33,16 +33,32 @@ items are the lines keepalived would have inside the braces::
         notify_master: /etc/keepalived/notify.sh master
     vrrp_sync_groups:               # vrrp_sync_group NAME { ... }
       VG_1: {group: [VI_1, VI_2]}
-    virtual_servers:                # kept verbatim: one item per line,
-      - virtual_server 198.18.0.100 80:     # `LINE:` + list for a { } block
-          - lb_algo rr
-          - real_server 198.18.1.10 80:
-              - weight 1
+    virtual_server_groups:          # virtual_server_group NAME { lines }
+      web: ["198.18.0.100 80", "198.18.0.101-105 80", "fwmark 7"]
+    virtual_servers:                # keyed by the words after `virtual_server`:
+      "198.18.0.100 80":            #   "IP PORT", "IP", "fwmark N" or "group NAME"
+        protocol: TCP
+        lvs_sched: rr
+        lvs_method: NAT
+        persistence_timeout:        # a keyword alone: empty, or `true` for a flag
+        sorry_server: 198.18.2.1 80
+        quorum_up: /usr/local/bin/up.sh   # a command, as notify_* above
+        real_servers:               # real_server IP [PORT] { ... }, keyed the same way
+          "198.18.1.10 80":
+            weight: 2
+            HTTP_GET:               # a checker block: a mapping under its keyword,
+              url:                  # a list of mappings repeats it (one `url { }` each)
+                - {path: /, digest: 9b3a0c85a887a256d6939da88aabd8cd, status_code: 200}
+              connect_timeout: 3
+            TCP_CHECK: [{connect_port: 8080}, {connect_port: 8081}]   # two of one kind
+    SSL: {ca: /etc/ssl/ca.pem}      # the SSL { } block of SSL_GET
 
-A scalar value is split into words like a keepalived line, so `weight: "-20 reverse"` means
-`weight -20 reverse`. Values are read as written (no YAML typing), so `auth_pass: 0123` stays
-"0123". Errors and warnings carry the YAML line. Meaning and validation live in build.py,
-shared with the keepalived.conf reader.
+A header key whose value is a list of mappings (two virtual servers with the same words and
+different protocols, say) repeats the block the same way. A scalar value is split into words
+like a keepalived line, so `weight: "-20 reverse"` means `weight -20 reverse`. Values are read
+as written (no YAML typing), so `auth_pass: 0123` stays "0123". Errors and warnings carry the
+YAML line. Meaning and validation live in build.py and lvs.py, shared with the keepalived.conf
+reader.
 """
 
 from __future__ import annotations
@@ -52,6 +68,7 @@ import yaml
 from hakeeper.config.build import SCRIPT_KEYWORDS, Node, build_config
 from hakeeper.config.errors import ConfigError, ConfigErrors
 from hakeeper.config.keepalived import QuoteError, split_quoted, split_words
+from hakeeper.config.lvs_model import CHECKER_KINDS
 from hakeeper.config.model import Config, Origin, Warning_
 
 # plural YAML key -> keepalived's block keyword, for the named blocks
@@ -66,6 +83,10 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _NULL_TAG = "tag:yaml.org,2002:null"
 _TRUE = frozenset({"true", "yes", "on", "y"})
 _LINE_HEADS = ("name", "address")  # mapping form of a line: which key starts it
+# blocks that may repeat: a list of mappings under the key is one block per item
+REPEATED_BLOCKS = CHECKER_KINDS | {"url", "host", "BFD_CHECK"}
+# mappings keyed by a block's header words: YAML key -> keepalived keyword
+KEYED_BLOCKS = {"virtual_servers": "virtual_server", "real_servers": "real_server"}
 
 
 class _Bad(Exception):
@@ -108,6 +129,8 @@ class _Reader:
                 nodes.extend(self._root(key, value, origin))
             except _Bad as e:
                 self.errors.append(ConfigError(self.origin(e.node), f"{key}: {e}"))
+            except QuoteError as e:
+                self.errors.append(ConfigError(origin, f"{key}: {e}"))
         return nodes
 
     def _root(self, key: str, value: yaml.Node, origin: Origin) -> list[Node]:
@@ -120,8 +143,20 @@ class _Reader:
                 Node(NAMED_BLOCKS[key], [name], where, self.block(body))
                 for name, body, where in self._pairs(value)
             ]
-        if key == "virtual_servers":
-            return self.raw_lines(value)
+        if key in KEYED_BLOCKS:
+            return self.keyed(KEYED_BLOCKS[key], value)
+        if key == "virtual_server_groups":
+            if isinstance(value, yaml.ScalarNode) and value.tag == _NULL_TAG:
+                return []
+            out = []
+            for name, body, where in self._pairs(value):
+                try:
+                    out.append(Node("virtual_server_group", [name], where, self.lines(body)))
+                except _Bad as e:
+                    self.errors.append(ConfigError(self.origin(e.node), f"{name}: {e}"))
+            return out
+        if key == "SSL":
+            return [Node(key, [], origin, self.block(value))]
         self.warnings.append(Warning_(origin, f"unknown keyword '{key}'"))
         return []
 
@@ -129,10 +164,17 @@ class _Reader:
         """A mapping of keyword -> value, i.e. the inside of a keepalived `{ }` block."""
         if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG:
             return []
-        out = []
+        out: list[Node] = []
         for key, value, origin in self._pairs(node):
             try:
-                out.append(self._keyword(key, value, origin))
+                if key in KEYED_BLOCKS:
+                    out.extend(self.keyed(KEYED_BLOCKS[key], value))
+                elif key in REPEATED_BLOCKS and isinstance(value, yaml.SequenceNode):
+                    out.extend(
+                        Node(key, [], self.origin(item), self.block(item)) for item in value.value
+                    )
+                else:
+                    out.append(self._keyword(key, value, origin))
             except _Bad as e:
                 self.errors.append(ConfigError(self.origin(e.node), f"{key}: {e}"))
             except QuoteError as e:
@@ -185,25 +227,31 @@ class _Reader:
             raise _Bad(item, "empty line")
         return Node(words[0], words[1:], origin)
 
-    def raw_lines(self, node: yaml.Node) -> list[Node]:
-        """Lines kept verbatim: `- LINE` or `- LINE: [children...]` for a `{ }` block."""
+    def keyed(self, keyword: str, node: yaml.Node) -> list[Node]:
+        """`HEADER WORDS: {block}` items (a list of blocks repeats the header)."""
         if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG:
             return []
-        if not isinstance(node, yaml.SequenceNode):
-            raise _Bad(node, "expected a list of lines")
         out = []
-        for item in node.value:
-            if isinstance(item, yaml.MappingNode) and len(item.value) == 1:
-                key, body = item.value[0]
-                words = split_words(self._scalar(key))
-                children = self.raw_lines(body)
-            else:
-                words = split_words(self._scalar(item))
-                children = None
-            if not words:
-                raise _Bad(item, "empty line")
-            out.append(Node(words[0], words[1:], self.origin(item), children))
+        for header, body, origin in self._pairs(node):
+            try:
+                words = split_words(header)
+                if isinstance(body, yaml.SequenceNode):  # one header, several blocks
+                    items = [(item, self.origin(item)) for item in body.value]
+                else:
+                    items = [(body, origin)]
+                out.extend(Node(keyword, words, where, self.block(item)) for item, where in items)
+            except _Bad as e:
+                self.errors.append(ConfigError(self.origin(e.node), f"{header}: {e}"))
+            except QuoteError as e:
+                self.errors.append(ConfigError(origin, f"{header}: {e}"))
         return out
+
+    def lines(self, node: yaml.Node) -> list[Node]:
+        """A value block: a list of lines (one line may stand alone as a string)."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG:
+            return []
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        return [self._line(item) for item in items]
 
 
 def parse_yaml_text(text: str, filename: str = "hakeeper.yaml") -> Config:

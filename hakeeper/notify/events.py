@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["INSTANCE", "GROUP"]
+Kind = Literal["INSTANCE", "GROUP", "RS", "VS"]  # RS/VS: LVS real server, quorum
 
 # keepalived's names (vrrp_notify.c notify_fifo()); MASTER_RX_LOWER_PRI is an event, not a
 # state: a master heard an advert with a lower priority (split brain healing).
@@ -31,8 +31,9 @@ class Transition:
 
     @property
     def label(self) -> str:
-        """How logs name the object: `VI_1`, or `group VG_1`."""
-        return self.name if self.kind == "INSTANCE" else f"group {self.name}"
+        """How logs name the object: `VI_1`, `group VG_1`, `real server ...`."""
+        prefix = {"INSTANCE": "", "GROUP": "group ", "RS": "real server ", "VS": "virtual server "}
+        return prefix[self.kind] + self.name
 
 
 __all__ = ["STATES", "Kind", "Transition"]

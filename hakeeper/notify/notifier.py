@@ -37,6 +37,12 @@ log = logging.getLogger("hakeeper.notify")
 
 DEFAULT_SCRIPT_TIMEOUT = 30.0
 DEFAULT_STOP_TIMEOUT = 5.0
+LVS_KEYWORDS = {
+    ("RS", "UP"): "notify_up",
+    ("RS", "DOWN"): "notify_down",
+    ("VS", "UP"): "quorum_up",
+    ("VS", "DOWN"): "quorum_down",
+}
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,31 @@ class Notifier:
             self._scripts.put(key, run_scripts, f"{state} seq {seq}")
         self._queue_mail(event, notify)
         return event
+
+    def lvs_transition(
+        self, kind: Kind, name: str, state: str, line: str, argv: tuple[str, ...] | None
+    ) -> None:
+        """A real server (kind "RS") or virtual server quorum ("VS") went UP or DOWN.
+
+        keepalived writes `RS <rs> <vs> UP` / `VS <vs> DOWN` to notify_fifo (not to
+        vrrp_notify_fifo) and runs notify_up/notify_down or quorum_up/quorum_down as given,
+        with no arguments added; scripts of one object run in order, as for instances."""
+        for fifo in self._fifos.values():
+            if fifo.keyword == "notify_fifo":
+                fifo.write(line)
+        if not argv:
+            return
+        key = (kind, name)
+        seq = self._seq.get(key, 0) + 1
+        self._seq[key] = seq
+        event = Transition(kind, name, state, 0, seq, self._clock())
+        keyword = LVS_KEYWORDS[(kind, state)]
+        policy = self.policy
+
+        async def run() -> None:
+            await scripts.run_notify_script(keyword, argv, event, policy)
+
+        self._scripts.put(key, run, f"{state} seq {seq}")
 
     def _queue_mail(self, event: Transition, notify: Notify) -> None:
         if not smtp_alert_enabled(notify, self.global_defs) or not self.mail.enabled:

@@ -169,18 +169,18 @@ def test_unknown_keyword_warns_with_line() -> None:
     assert [str(w) for w in config.warnings] == ["k.conf:3: unknown keyword 'foo'"]
 
 
-def test_known_blocks_skipped_and_virtual_server_kept_raw() -> None:
+def test_known_blocks_skipped_and_virtual_server_read() -> None:
     text = (
         MINIMAL + "static_ipaddress {\n 198.18.9.1/24 dev lo\n}\n"
-        "virtual_server 198.18.0.100 80 {\n lb_algo rr\n"
+        "virtual_server 198.18.0.100 80 {\n lb_algo rr\n protocol TCP\n"
         " real_server 198.18.1.1 80 {\n  TCP_CHECK { connect_timeout 3 }\n }\n}\n"
     )
     config = parse_keepalived_text(text)
     assert config.warnings == ()
     (vs,) = config.virtual_servers
-    assert (vs.keyword, vs.args) == ("virtual_server", ("198.18.0.100", "80"))
-    assert [c.keyword for c in vs.children] == ["lb_algo", "real_server"]
-    assert vs.children[1].children[0].children[0].args == ("3",)
+    assert (str(vs.address), vs.port, vs.lvs_sched) == ("198.18.0.100", 80, "rr")
+    (check,) = vs.real_servers[0].checkers
+    assert (check.kind, check.connect_timeout) == ("TCP_CHECK", 3.0)
     assert vs.origin.line == 11
 
 
@@ -291,7 +291,8 @@ def test_full_example_values() -> None:
     assert config.vrrp_sync_groups[0].notify.smtp_alert is True
     vi3 = config.instance("VI_3")
     assert (vi3.version, vi3.advert_int, vi3.strict_mode, vi3.accept) == (3, 0.25, True, False)
-    assert [b.keyword for b in config.virtual_servers] == ["virtual_server_group", "virtual_server"]
+    assert [g.name for g in config.virtual_server_groups] == ["VSG_1"]
+    assert [vs.name for vs in config.virtual_servers] == ["198.18.0.100:80/TCP"]
     assert config.global_defs.notification_email == ("ops@example.com", "noc@example.com")
 
 

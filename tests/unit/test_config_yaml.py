@@ -131,17 +131,19 @@ def test_yaml_syntax_error_has_line() -> None:
     assert len(errors) == 1 and errors[0].startswith("hk.yaml:3:")
 
 
-def test_raw_virtual_servers() -> None:
+def test_virtual_servers_keyed_by_header_words() -> None:
     text = MINIMAL + (
         "virtual_servers:\n"
-        "  - virtual_server 198.18.0.100 80:\n"
-        "      - lb_algo rr\n"
-        "      - real_server 198.18.1.1 80:\n"
-        "          - weight 2\n"
+        "  198.18.0.100 80:\n"
+        "    lb_algo: rr\n"
+        "    protocol: TCP\n"
+        "    real_servers:\n"
+        "      198.18.1.1 80:\n"
+        "        weight: 2\n"
     )
     (vs,) = parse_yaml_text(text).virtual_servers
-    assert vs.args == ("198.18.0.100", "80")
-    assert vs.children[1].children[0].args == ("2",)
+    assert (str(vs.address), vs.port, vs.lvs_sched) == ("198.18.0.100", 80, "rr")
+    assert vs.real_servers[0].weight == 2
     assert vs.origin.line == 8
 
 

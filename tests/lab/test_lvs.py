@@ -1,0 +1,379 @@
+"""The seeds' LVS scenario for real: a VIP in front of three HTTP servers, health-checked.
+
+A director namespace runs hakeeper (a VRRP instance holding the VIP and a virtual server on
+it, nftables NAT since this kernel has no IPVS); three real servers and a sorry server live
+on a second segment and route back through the director; a client on the first segment
+makes real HTTP requests to the VIP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab.daemons import Daemon, start_daemon, wait_for
+from tests.lab.lab import Lab, Node
+
+pytestmark = pytest.mark.lab
+
+VIP = "198.18.0.100"
+DELAY_LOOP = 1.0
+
+
+class Farm:
+    """A director, a client, real servers and a sorry server, each its own namespace."""
+
+    def __init__(self, lab: Lab, n: int = 3) -> None:
+        self.lab = lab
+        lab.add_segment("rs")
+        self.client = lab.add_node("client")
+        self.director = lab.add_node("dir", segments=("lan", "rs"))
+        self.director.sysctl("net.ipv4.ip_forward", 1)
+        gateway = self.director.ports["eth1"].ipv4
+        self.servers = [lab.add_node(f"rs{i}", segments=("rs",)) for i in range(1, n + 1)]
+        self.sorry = lab.add_node("sorry", segments=("rs",))
+        self.procs: dict[str, subprocess.Popen[Any]] = {}
+        self.tmp = Path(tempfile.mkdtemp(prefix="hk-lvs-"))
+        self.tmp.chmod(0o755)
+        for node in (*self.servers, self.sorry):
+            node.run(["ip", "route", "add", "default", "via", gateway])
+            self.start(node)
+
+    def start(self, node: Node) -> None:
+        """An HTTP server answering its node's name on port 80 (and 81 for a second VS)."""
+        root = self.tmp / node.name
+        root.mkdir(exist_ok=True)
+        (root / "index.html").write_text(node.name)
+        code = textwrap.dedent(f"""
+            import functools, http.server, socketserver, threading
+            class Server(http.server.ThreadingHTTPServer):
+                def server_bind(self):  # http.server's getfqdn() would wait on DNS here
+                    socketserver.TCPServer.server_bind(self)
+                    self.server_name, self.server_port = "rs", self.server_address[1]
+            H = functools.partial(http.server.SimpleHTTPRequestHandler, directory={str(root)!r})
+            http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+            for port in (81, 80):
+                s = Server(({node.ipv4!r}, port), H)
+                threading.Thread(target=s.serve_forever, daemon=port == 81).start()
+        """)
+        self.procs[node.name] = node.popen_python(code, stderr=subprocess.DEVNULL)
+        probe = f"import urllib.request as u; u.urlopen('http://{node.ipv4}/', timeout=1)"
+        assert wait_for(lambda: node.python(probe, check=False).returncode == 0, within=5)
+
+    def stop(self, node: Node) -> None:
+        proc = self.procs.pop(node.name)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+    def requests(self, n: int, port: int = 80) -> list[str]:
+        """`n` sequential requests from the client, each on a new connection."""
+        code = textwrap.dedent(f"""
+            import json, urllib.request as u
+            out = []
+            for _ in range({n}):
+                try:
+                    out.append(u.urlopen('http://{VIP}:{port}/', timeout=1).read().decode())
+                except Exception as e:
+                    out.append('ERR')
+            print(json.dumps(out))
+        """)
+        return json.loads(self.client.python(code, timeout=n * 1.5 + 10).stdout)
+
+
+def script(directory: Path, name: str, line: str) -> str:
+    path = directory / name
+    path.write_text(f'#!/bin/sh\necho "{line}" >> {directory}/events.log\n')
+    path.chmod(stat.S_IRWXU)
+    return str(path)
+
+
+def events(directory: Path) -> list[str]:
+    path = directory / "events.log"
+    return path.read_text().split("\n")[:-1] if path.exists() else []
+
+
+def real_server(node: Node, d: Path, weight: int = 1, extra: str = "", port: int = 80) -> str:
+    up = script(d, f"{node.name}-up.sh", f"{node.name} up")
+    down = script(d, f"{node.name}-down.sh", f"{node.name} down")
+    return f"""
+    real_server {node.ipv4} {port} {{
+        weight {weight}
+        notify_up {up}
+        notify_down {down}
+        {extra}
+        HTTP_GET {{
+            url {{
+                path /
+                status_code 200
+            }}
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.2
+        }}
+    }}"""
+
+
+def director_conf(body: str) -> str:
+    return f"""
+global_defs {{
+    router_id dir
+    enable_script_security
+    script_user root
+}}
+vrrp_instance VI_1 {{
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    version 3
+    advert_int 0.1
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+}}
+{body}
+"""
+
+
+def rs_view(daemon: Daemon, vs: str, rs: str) -> dict[str, Any]:
+    for v in daemon.state()["virtual_servers"]:
+        if v["name"] == vs:
+            for r in v["real_servers"]:
+                if r["name"] == rs:
+                    return r
+    raise KeyError((vs, rs))
+
+
+def vs_view(daemon: Daemon, vs: str) -> dict[str, Any]:
+    for v in daemon.state()["virtual_servers"]:
+        if v["name"] == vs:
+            return v
+    raise KeyError(vs)
+
+
+def kernel_table(director: Node) -> dict[str, dict[str, int]]:
+    """What the kernel holds, read back through the nftables backend: service → dest → weight."""
+    code = textwrap.dedent("""
+        import asyncio, json
+        from hakeeper.lvs.backend import select_backend
+        table = asyncio.run(select_backend("nftables").load())
+        print(json.dumps({str(k): {str(d): v.weight for d, v in e.dests.items()}
+                          for k, e in table.items()}))
+    """)
+    return json.loads(director.python(code).stdout)
+
+
+def wait_alive(daemon: Daemon, vs: str, rs: str, alive: bool, within: float) -> float:
+    start = time.monotonic()
+    assert wait_for(lambda: rs_view(daemon, vs, rs)["alive"] is alive, within=within, step=0.1), (
+        f"{rs} not {'up' if alive else 'down'} within {within}s"
+    )
+    return time.monotonic() - start
+
+
+SVC = f"{VIP}:80/TCP"
+
+
+def test_lvs_nat_round_robin_failure_return_and_sorry_server(lab: Lab) -> None:
+    farm = Farm(lab)
+    d = farm.tmp
+    r1, r2, _r3 = farm.servers
+    body = f"""
+virtual_server {VIP} 80 {{
+    delay_loop {DELAY_LOOP:g}
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    quorum_up {script(d, "qup.sh", "quorum up")}
+    quorum_down {script(d, "qdown.sh", "quorum down")}
+    sorry_server {farm.sorry.ipv4} 80
+    {"".join(real_server(n, d) for n in farm.servers)}
+}}
+"""
+    hk = start_daemon(farm.director, "hakeeper", director_conf(body), suffix=".conf")
+    assert farm.director.wait_vip(VIP, within=5), hk.log_text()
+    assert wait_for(lambda: kernel_table(farm.director).get(SVC, {}).keys() >= {
+        f"{n.ipv4}:80" for n in farm.servers}, within=5, step=0.2), hk.log_text()  # fmt: skip
+
+    # rr: exactly one in three to each server
+    hits = Counter(farm.requests(30))
+    assert hits == {"rs1": 10, "rs2": 10, "rs3": 10}, hits
+
+    # rs2 dies: out of the table within delay_loop x (retry + 1) (+ connect slack)
+    farm.stop(r2)
+    took = wait_alive(hk, SVC, f"{r2.ipv4}:80", False, within=DELAY_LOOP * 2 + 2)
+    assert took <= DELAY_LOOP * 2 + 2
+    assert f"{r2.ipv4}:80" not in kernel_table(farm.director)[SVC]
+    hits = Counter(farm.requests(20))
+    assert hits == {"rs1": 10, "rs3": 10}, hits
+    assert wait_for(lambda: "rs2 down" in events(d), within=2)
+    table = hk.ctl("show", "real-servers", SVC)
+    assert f"{r2.ipv4}:80" in table and "DOWN" in table
+
+    # rs2 returns
+    farm.start(r2)
+    wait_alive(hk, SVC, f"{r2.ipv4}:80", True, within=DELAY_LOOP * 2 + 2)
+    assert Counter(farm.requests(30)) == {"rs1": 10, "rs2": 10, "rs3": 10}
+    assert wait_for(lambda: events(d)[-1:] == ["rs2 up"], within=2)
+
+    # all down: the sorry server answers, quorum lost
+    for node in farm.servers:
+        farm.stop(node)
+    assert wait_for(lambda: not vs_view(hk, SVC)["quorum_up"], within=DELAY_LOOP * 2 + 3)
+    assert set(farm.requests(5)) == {"sorry"}
+    assert kernel_table(farm.director)[SVC] == {f"{farm.sorry.ipv4}:80": 1}
+    assert wait_for(lambda: "quorum down" in events(d), within=2)
+
+    # one comes back: quorum regained, the sorry server leaves
+    farm.start(r1)
+    assert wait_for(lambda: vs_view(hk, SVC)["quorum_up"], within=DELAY_LOOP * 2 + 3)
+    assert set(farm.requests(5)) == {"rs1"}
+    # two objects, two ordered queues: the order between them is not defined
+    assert wait_for(lambda: set(events(d)[-2:]) == {"rs1 up", "quorum up"}, within=2)
+
+    # a clean stop removes what hakeeper put in the kernel
+    assert hk.stop() == 0
+    assert kernel_table(farm.director) == {}
+    tables = farm.director.run(["nft", "list", "tables"]).stdout
+    assert "hakeeper" not in tables, tables
+
+
+def test_quorum_hysteresis_and_inhibit_on_failure(lab: Lab) -> None:
+    farm = Farm(lab)
+    d = farm.tmp
+    r1, r2, _r3 = farm.servers
+    # weights 2+2+2, quorum 4, hysteresis 1: lost below 3, regained at 5
+    body = f"""
+virtual_server {VIP} 80 {{
+    delay_loop {DELAY_LOOP:g}
+    lvs_sched wrr
+    inhibit_on_failure
+    quorum 4
+    hysteresis 1
+    quorum_up {script(d, "qup.sh", "quorum up")}
+    quorum_down {script(d, "qdown.sh", "quorum down")}
+    {"".join(real_server(n, d, weight=2) for n in farm.servers)}
+}}
+"""
+    hk = start_daemon(farm.director, "hakeeper", director_conf(body), suffix=".conf")
+    assert farm.director.wait_vip(VIP, within=5), hk.log_text()
+    assert wait_for(lambda: len(kernel_table(farm.director).get(SVC, {})) == 3, within=5)
+    farm.stop(r1)
+    wait_alive(hk, SVC, f"{r1.ipv4}:80", False, within=DELAY_LOOP * 2 + 2)
+    # inhibited: still in the kernel at weight 0, and no new connection goes there
+    assert kernel_table(farm.director)[SVC][f"{r1.ipv4}:80"] == 0
+    assert set(farm.requests(10)) == {"rs2", "rs3"}
+    assert vs_view(hk, SVC)["quorum_up"]  # 4 alive >= 3
+    farm.stop(r2)
+    assert wait_for(lambda: not vs_view(hk, SVC)["quorum_up"], within=DELAY_LOOP * 2 + 3)
+    farm.start(r2)
+    wait_alive(hk, SVC, f"{r2.ipv4}:80", True, within=DELAY_LOOP * 2 + 2)
+    assert not vs_view(hk, SVC)["quorum_up"]  # 4 < 5: hysteresis holds it down
+    farm.start(r1)
+    assert wait_for(lambda: vs_view(hk, SVC)["quorum_up"], within=DELAY_LOOP * 2 + 3)
+    quorum = [e for e in events(d) if e.startswith("quorum")]
+    assert quorum == ["quorum down", "quorum up"], events(d)
+    assert kernel_table(farm.director)[SVC] == {f"{n.ipv4}:80": 2 for n in farm.servers}
+
+
+def test_fwmark_virtual_server(lab: Lab) -> None:
+    farm = Farm(lab, n=2)
+    d = farm.tmp
+    # the operator marks what the fwmark service balances: here port 8080 on the VIP
+    rules = f"""
+table inet marking {{
+    chain pre {{
+        type filter hook prerouting priority mangle;
+        ip daddr {VIP} tcp dport 8080 meta mark set 7
+    }}
+}}
+"""
+    farm.director.run(["nft", "-f", "-"], input=rules)
+    body = f"""
+virtual_server fwmark 7 {{
+    delay_loop {DELAY_LOOP:g}
+    lvs_sched rr
+    {"".join(real_server(n, d) for n in farm.servers)}
+}}
+"""
+    hk = start_daemon(farm.director, "hakeeper", director_conf(body), suffix=".conf")
+    assert farm.director.wait_vip(VIP, within=5), hk.log_text()
+    key = "fwmark:7/TCP/v4"
+    assert wait_for(lambda: len(kernel_table(farm.director).get(key, {})) == 2, within=5)
+    assert Counter(farm.requests(10, port=8080)) == {"rs1": 5, "rs2": 5}
+
+
+def test_restart_and_reload_change_only_what_changed(lab: Lab) -> None:
+    farm = Farm(lab, n=2)
+    d = farm.tmp
+    r1, r2 = farm.servers
+
+    def conf(weight2: int) -> str:
+        return director_conf(f"""
+virtual_server {VIP} 80 {{
+    delay_loop {DELAY_LOOP:g}
+    lvs_sched rr
+    {"".join(real_server(n, d) for n in farm.servers)}
+}}
+virtual_server {VIP} 81 {{
+    delay_loop {DELAY_LOOP:g}
+    lvs_sched wrr
+    {real_server(r1, d, port=81)}
+    {real_server(r2, d, weight=weight2, port=81)}
+}}
+""")
+
+    hk = start_daemon(farm.director, "hakeeper", conf(1), suffix=".conf")
+    assert farm.director.wait_vip(VIP, within=5), hk.log_text()
+    svc81 = f"{VIP}:81/TCP"
+    assert wait_for(lambda: len(kernel_table(farm.director).get(svc81, {})) == 2, within=5)
+    before = chains(farm.director)
+
+    # a crash leaves the table serving; the next run adopts it and changes only port 81
+    hk.kill()
+    assert set(farm.requests(4)) == {"rs1", "rs2"}
+    hk.config.write_text(conf(3))
+    hk.start()
+    assert wait_for(
+        lambda: kernel_table(farm.director).get(svc81, {}).get(f"{r2.ipv4}:81") == 3,
+        within=8, step=0.2,
+    ), hk.log_text()  # fmt: skip
+    after = chains(farm.director)
+    unchanged = {k: v for k, v in before.items() if f"/{VIP}/81" not in k}
+    assert unchanged and all(after.get(k) == v for k, v in unchanged.items()), (before, after)
+
+    # a reload the same way; a bad one changes nothing
+    hk.config.write_text(conf(2))
+    hk.reload()
+    assert wait_for(
+        lambda: kernel_table(farm.director)[svc81][f"{r2.ipv4}:81"] == 2, within=5, step=0.2
+    )
+    assert all(chains(farm.director).get(k) == v for k, v in unchanged.items())
+    hk.config.write_text(conf(2).replace("lvs_sched wrr", "lvs_sched nosuch"))
+    hk.reload()
+    assert wait_for(lambda: "reload refused" in hk.log_text(), within=5)
+    assert kernel_table(farm.director)[svc81][f"{r2.ipv4}:81"] == 2
+    assert Counter(farm.requests(6, port=81)) == {"rs1": 2, "rs2": 4}
+
+
+def chains(director: Node) -> dict[str, Any]:
+    """Every chain and rule of hakeeper's nftables table, by name → (handles of its rules)."""
+    out = json.loads(director.run(["nft", "-j", "list", "ruleset"]).stdout)["nftables"]
+    found: dict[str, list[int]] = {}
+    for item in out:
+        if "chain" in item and "hakeeper" in item["chain"]["table"]:
+            found.setdefault(item["chain"]["name"], []).append(item["chain"]["handle"])
+        if "rule" in item and "hakeeper" in item["rule"]["table"]:
+            found.setdefault(item["rule"]["chain"], []).append(item["rule"]["handle"])
+    return {k: tuple(v) for k, v in found.items()}
