@@ -431,6 +431,8 @@ class Daemon:
             return  # already told as part of its sync group
         runner.notified = True
         self.notifier.instance_transition(runner.inst, state, runner.core.effective_priority)
+        if self.lvs is not None:
+            self.lvs.refresh_suspend()  # a VIP came or went: ha_suspend follows it
 
     def _on_link(self, ifname: str, up: bool) -> None:
         log.info("%s: link %s", ifname, "up" if up else "down")

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["genhash"]:
         from hakeeper.check.genhash import main as genhash
 
-        return genhash(argv[1:])
+        return genhash(argv[1:], prog="hakeeperctl genhash")
     args = p.parse_args(argv)
     try:
         if args.cmd == "reload":

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from hakeeper.check.target import CheckKey, CheckTarget
 from hakeeper.config.lvs_model import RealServer, VirtualServer, effective_alpha
-from hakeeper.config.model import Config
+from hakeeper.config.model import Config, IPAddress
 from hakeeper.lvs import desired
 from hakeeper.lvs.backend import Backend, BackendError, select_backend
 from hakeeper.lvs.reconcile import diff
@@ -66,6 +67,7 @@ class LvsManager:
         self._poll: asyncio.Task[None] | None = None
         self.applies = 0
         self.apply_errors = 0
+        self._suspended: frozenset[str] = frozenset()  # ha_suspend: VS names not checked now
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -154,9 +156,26 @@ class LvsManager:
         for name in new.keys() - old.keys():
             self.runtime.emit("virtual_server", name, "added")
         self.config = config
+        self._suspended = _suspended(config)
         if self.checks is not None:
             self.checks.update(self._targets(config))
         self._dirty.set()
+
+    def refresh_suspend(self) -> None:
+        """ha_suspend: check only the virtual servers whose address is on this host (the
+        daemon calls this on VRRP transitions; the poller catches any other change)."""
+        if self.config is None:
+            return
+        now = _suspended(self.config)
+        if now == self._suspended:
+            return
+        for name in now - self._suspended:
+            log.info("VS %s: address not local, suspending its checkers (ha_suspend)", name)
+        for name in self._suspended - now:
+            log.info("VS %s: address local, resuming its checkers (ha_suspend)", name)
+        self._suspended = now
+        if self.checks is not None:
+            self.checks.update(self._targets(self.config))
 
     def _rs_state(
         self, vs: VirtualServer, rs: RealServer, kept: RealServerState | None
@@ -184,6 +203,8 @@ class LvsManager:
             default = (-1, -1)
         out = []
         for vs in config.virtual_servers:
+            if vs.name in self._suspended:
+                continue
             for rs in vs.real_servers:
                 for i, ck in enumerate(rs.checkers):
                     uid, gid = default
@@ -341,6 +362,7 @@ class LvsManager:
         """Counters from the kernel, and a safety net against a lost checker event."""
         while True:
             await asyncio.sleep(COUNTERS_INTERVAL)
+            self.refresh_suspend()
             self._resync_checks()
             if self.backend is None:
                 continue
@@ -390,6 +412,26 @@ class LvsManager:
                     dkey.port,
                 ):
                     rs.counters = total
+
+
+def is_local(address: IPAddress) -> bool:
+    """Whether an address is on this host: binding to it succeeds only then (unless
+    ip_nonlocal_bind is set). No netlink round trip, nothing that blocks."""
+    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((str(address), 0))
+        except OSError:
+            return False
+    return True
+
+
+def _suspended(config: Config) -> frozenset[str]:
+    return frozenset(
+        vs.name
+        for vs in config.virtual_servers
+        if vs.ha_suspend and vs.address is not None and not is_local(vs.address)
+    )
 
 
 def _servers(vs: VirtualServer) -> dict[str, RealServerState]:

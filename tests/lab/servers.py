@@ -184,6 +184,7 @@ def build_target(spec: dict[str, Any]) -> Any:
         warmup=0.0,
         alpha=False,
         virtualhost=spec.get("virtualhost"),
+        misc_timeout=checker.misc_timeout,
     )
 
 

@@ -377,3 +377,32 @@ def chains(director: Node) -> dict[str, Any]:
         if "rule" in item and "hakeeper" in item["rule"]["table"]:
             found.setdefault(item["rule"]["chain"], []).append(item["rule"]["handle"])
     return {k: tuple(v) for k, v in found.items()}
+
+
+def test_ha_suspend_checks_only_while_the_address_is_local(lab: Lab) -> None:
+    farm = Farm(lab, n=1)
+    (r1,) = farm.servers
+    other = "198.18.0.200"  # not a VIP of this director until the test adds it
+    body = f"""
+virtual_server {other} 80 {{
+    delay_loop 0.5
+    lvs_sched rr
+    ha_suspend
+    {real_server(r1, farm.tmp)}
+}}
+"""
+    hk = start_daemon(farm.director, "hakeeper", director_conf(body), suffix=".conf")
+    svc = f"{other}:80/TCP"
+
+    def checks() -> int:
+        return sum(c["checks"] or 0 for c in rs_view(hk, svc, f"{r1.ipv4}:80")["checkers"])
+
+    assert farm.director.wait_vip(VIP, within=5), hk.log_text()
+    time.sleep(1.5)
+    assert checks() == 0, "checked while the address is not on this host"
+    farm.director.run(["ip", "addr", "add", f"{other}/32", "dev", "eth0"])
+    assert wait_for(lambda: checks() > 0, within=5, step=0.2), hk.log_text()
+    assert "resuming its checkers" in hk.log_text()
+    farm.director.run(["ip", "addr", "del", f"{other}/32", "dev", "eth0"])
+    assert wait_for(lambda: "suspending its checkers" in hk.log_text(), within=5)
+    assert wait_for(lambda: checks() == 0, within=3)
