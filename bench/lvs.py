@@ -1,7 +1,7 @@
 """LVS under load: 1000 real servers health-checked at delay_loop 1 while VRRP adverts at 0.1 s.
 
 Lab: a director D (segment lan + segment rs), a capture node C on lan, a farm node F on rs
-holding 1000 real-server addresses (198.18.4.1 ... on one /22) served by two processes
+holding 1000 real-server addresses (198.18.4.1 ..., routed to it by D) served by two processes
 listening on 0.0.0.0:80 with SO_REUSEPORT (a tiny HTTP responder, so TCP_CHECK and
 HTTP_GET both have a real peer). D runs hakeeper with one VRRPv3 instance (advert 0.1 s)
 and 10 virtual servers of 100 real servers each; every real server has a TCP_CHECK and an
@@ -94,7 +94,7 @@ def config(with_lvs: bool) -> str:
                 "            connect_timeout 2\n        }\n    }\n"
             )
         out.append(
-            f"virtual_server {VIP} {8000 + v} {{\n    delay_loop 1\n    lvs_sched rr\n"
+            f"virtual_server {VIP} {8000 + v} {{\n    delay_loop 1\n    protocol TCP\n    lvs_sched rr\n"
             f"    lvs_method NAT\n{''.join(rs)}}}\n"
         )
     return "".join(out)
@@ -105,11 +105,12 @@ def build(lab: Lab) -> tuple[Node, Node, Node]:
     d = lab.add_node("dir", segments=("lan", "rs"))
     c = lab.add_node("cap")
     f = lab.add_node("farm", segments=("rs",))
-    for key in ("gc_thresh1", "gc_thresh2", "gc_thresh3"):
-        d.sysctl(f"net.ipv4.neigh.default.{key}", 8192)
     d.sysctl("net.ipv4.ip_forward", 1)
-    d.run(["ip", "addr", "add", "198.18.7.254/22", "dev", "eth1"])
-    batch = "".join(f"addr add {farm_address(i)}/22 dev eth0\n" for i in range(N_VS * PER_VS))
+    # the 1000 addresses sit behind F (routed, not on-link): one neighbour entry instead of
+    # a thousand, as the kernel's neighbour table limits are global, not per namespace
+    d.run(["ip", "route", "add", "198.18.4.0/22", "via", f.ipv4])
+    f.run(["ip", "route", "add", "default", "via", d.ports["eth1"].ipv4])
+    batch = "".join(f"addr add {farm_address(i)}/32 dev lo\n" for i in range(N_VS * PER_VS))
     f.run(["ip", "-batch", "-"], input=batch)
     for _ in range(2):
         f.popen_python(FARM_SERVER, stderr=subprocess.DEVNULL)

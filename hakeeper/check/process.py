@@ -46,8 +46,18 @@ class CheckProcess:
         startup_timeout: float = 15.0,
         backoff: tuple[float, float] = (0.5, 30.0),
         stable_after: float = 30.0,
+        lvs_backend: str | None = None,
+        on_counters: Callable[[list[Any]], None] | None = None,
+        snapshot_interval: float = 1.0,
     ) -> None:
         self._on_change = on_change
+        # the worker also reads the data plane's counters (as keepalived's checker child
+        # owns IPVS): parsing a big table listing would hold up the daemon's loop
+        self.lvs_backend = lvs_backend
+        self._on_counters = on_counters
+        # statuses arrive as one snapshot line of every check: the daemon takes one every
+        # few seconds (changes come at once anyway; parsing thousands of rows costs ms)
+        self.snapshot_interval = snapshot_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.startup_timeout = startup_timeout  # the first line may wait for imports
         self.backoff = backoff  # (first, max) delay before a restart, doubling
@@ -152,6 +162,9 @@ class CheckProcess:
         argv = [sys.executable, "-m", "hakeeper.check.worker", "--parent", str(os.getpid())]
         if logging.getLogger("hakeeper").isEnabledFor(logging.DEBUG):
             argv.append("--debug")
+        if self.lvs_backend is not None:
+            argv += ["--lvs-backend", self.lvs_backend]
+        argv += ["--snapshot-interval", str(self.snapshot_interval)]
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE,
@@ -211,6 +224,12 @@ class CheckProcess:
                 self._after[key] = status
                 if key in self._targets:  # else it raced a reload that removed it
                     self._notify(key, self._status(key, self._targets[key]))
+            elif kind == "counters":
+                rows = msg.get("rows")
+                if not isinstance(rows, list):
+                    raise wire.WireError("counters: bad message")
+                if self._on_counters is not None:
+                    self._on_counters(rows)
             elif kind == "hello":
                 log.debug("checker process %s is up", msg.get("pid"))
             else:

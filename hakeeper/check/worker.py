@@ -30,7 +30,10 @@ log = logging.getLogger("hakeeper.check")
 
 PROCESS_NAME = b"hakeeper-check"
 HEARTBEAT_INTERVAL = 0.5
-SNAPSHOT_EVERY = 2  # heartbeats: a status snapshot about once a second (it beats too)
+SNAPSHOT_EVERY = 2  # heartbeats: a status snapshot about once a second, unless told
+COUNTERS_EVERY = 10  # heartbeats: the data plane's counters every 5 s
+# checks yield the CPU to the daemon (VRRP adverts) when the host is busy
+NICE = 10
 LINE_LIMIT = 1 << 26  # a target set of thousands of checks is one line
 MAX_BACKLOG = 1 << 22  # unread output beyond which heartbeats and snapshots wait
 PR_SET_PDEATHSIG = 1
@@ -40,10 +43,21 @@ PR_SET_NAME = 15
 class Worker:
     """Reads target sets, runs them, reports. `out` is where the lines go (stdout's pipe)."""
 
-    def __init__(self, out: asyncio.WriteTransport, *, check: CheckFn | None = None) -> None:
+    def __init__(
+        self,
+        out: asyncio.WriteTransport,
+        *,
+        check: CheckFn | None = None,
+        lvs_backend: str | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> None:
         self._out = out
+        self._snapshot_every = max(1, snapshot_every)
         self.runner = CheckRunner(self._on_change, check=check)
         self.bad_input = 0
+        self._lvs_backend = lvs_backend
+        self._backend: Any = None
+        self._reading = False
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         self._send({"t": "hello", "pid": os.getpid()})
@@ -94,10 +108,33 @@ class Worker:
             n += 1
             if self._out.get_write_buffer_size() > MAX_BACKLOG:
                 continue  # the daemon is not reading: do not pile snapshots up
-            if n % SNAPSHOT_EVERY == 0:
+            if n % self._snapshot_every == 0:
                 self._snapshot()
             else:
                 self._send({"t": "hb"})
+            if self._lvs_backend is not None and n % COUNTERS_EVERY == 1 and not self._reading:
+                self._reading = True
+                task = asyncio.create_task(self._counters())
+                task.add_done_callback(lambda _t: setattr(self, "_reading", False))
+
+    async def _counters(self) -> None:
+        """One `counters` line: [service, dest address or null, dest port, conns, inpkts,
+        outpkts, inbytes, outbytes] per row."""
+        from hakeeper.lvs.backend import BackendError, select_backend
+
+        try:
+            if self._backend is None:
+                self._backend = select_backend(self._lvs_backend or "auto")
+            table = await self._backend.counters()
+        except BackendError as e:
+            log.warning("checker process: LVS counters unreadable: %s", e)
+            return
+        rows = [
+            [str(skey), dkey.address if dkey else None, dkey.port if dkey else None,
+             c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes]
+            for (skey, dkey), c in table.items()
+        ]  # fmt: skip
+        self._send({"t": "counters", "rows": rows})
 
     def _snapshot(self) -> None:
         counters = {**self.runner.counters(), "bad_input": self.bad_input}
@@ -133,7 +170,7 @@ def _private_stdio() -> tuple[int, int]:
     return rfd, wfd
 
 
-async def amain() -> int:
+async def amain(lvs_backend: str | None = None, snapshot_every: int = SNAPSHOT_EVERY) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -144,7 +181,7 @@ async def amain() -> int:
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(rfd, "rb", buffering=0)
     )
     out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(wfd, "wb", buffering=0))
-    worker = Worker(out)  # type: ignore[arg-type]
+    worker = Worker(out, lvs_backend=lvs_backend, snapshot_every=snapshot_every)  # type: ignore[arg-type]
     serve = asyncio.create_task(worker.serve(reader))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serve, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -161,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hakeeper.check.worker")
     p.add_argument("--debug", action="store_true", help="log at debug level")
     p.add_argument("--parent", type=int, help="exit at once unless this is our parent's PID")
+    p.add_argument("--lvs-backend", help="also report this LVS backend's counters")
+    p.add_argument("--snapshot-interval", type=float, default=SNAPSHOT_EVERY * HEARTBEAT_INTERVAL,
+                   help="seconds between status snapshots")  # fmt: skip
     args = p.parse_args(argv)
     _prctl(PR_SET_NAME, PROCESS_NAME)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -176,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the daemon's reload is not for us
-    return asyncio.run(amain())
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    every = round(args.snapshot_interval / HEARTBEAT_INTERVAL)
+    return asyncio.run(amain(args.lvs_backend, every))
 
 
 if __name__ == "__main__":

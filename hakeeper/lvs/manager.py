@@ -29,7 +29,8 @@ from hakeeper.state import RealServerState, Runtime, VirtualServerState
 
 log = logging.getLogger("hakeeper.lvs")
 
-COUNTERS_INTERVAL = 2.0  # how often kernel counters and checker statuses are read
+POLL_INTERVAL = 2.0  # how often ha_suspend addresses and checker statuses are looked at
+SNAPSHOT_INTERVAL = 5.0  # checker status counters for views (changes arrive at once)
 COUNTER_NAMES = ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
 
 
@@ -37,6 +38,7 @@ class Checks(Protocol):
     """What the manager needs of the checker side (CheckProcess, or CheckRunner in tests)."""
 
     def update(self, targets: list[CheckTarget]) -> None: ...
+    def status(self, key: CheckKey) -> Any: ...
     def statuses(self) -> dict[CheckKey, Any]: ...
     async def stop(self) -> None: ...
 
@@ -82,7 +84,12 @@ class LvsManager:
         if self._checks_factory is None:
             from hakeeper.check.process import CheckProcess
 
-            proc = CheckProcess(self._on_check)
+            proc = CheckProcess(
+                self._on_check,
+                lvs_backend=self.backend.name,
+                on_counters=self._on_counters,
+                snapshot_interval=SNAPSHOT_INTERVAL,
+            )
             await proc.start()
             self.checks = proc
         else:
@@ -115,13 +122,21 @@ class LvsManager:
         problems = []
         groups = {g.name: g for g in config.virtual_server_groups}
         for vs in config.virtual_servers:
-            vs_state = VirtualServerState(vs, _servers(vs))
-            table = desired.desired_table([vs_state], groups)
-            for entry in table.values():
-                why = backend.unsupported(entry.service, entry.dests.values())
-                if why is not None:
-                    problems.append(f"{vs.origin}: virtual_server {vs.name}: {why}")
-                    break
+            state = VirtualServerState(vs, _servers(vs))
+            if vs.sorry_server is not None:
+                state.sorry_server = RealServerState(vs.sorry_server, sorry=True)
+            # every real server in the pool, then the sorry server alone (quorum lost)
+            tables = [desired.desired_table([state], groups)]
+            state.quorum_up = False
+            tables.append(desired.desired_table([state], groups))
+            whys = [
+                why
+                for table in tables
+                for entry in table.values()
+                if (why := backend.unsupported(entry.service, entry.dests.values()))
+            ]
+            if whys:
+                problems.append(f"{vs.origin}: virtual_server {vs.name}: {whys[0]}")
         if problems:
             raise LvsError("; ".join(problems))
 
@@ -189,7 +204,7 @@ class LvsManager:
             # keepalived: a checker starts up, unless alpha (then down until it succeeds)
             failed = {i for i, ck in enumerate(rs.checkers) if effective_alpha(vs, rs, ck)}
             state = RealServerState(rs, alive=not failed, failed_checkers=failed)
-        state.checks = lambda key=(vs.name, rs.name): self._check_views(key)
+        state.checks = lambda: self._check_views(vs, rs)
         return state
 
     def _targets(self, config: Config) -> list[CheckTarget]:
@@ -224,14 +239,17 @@ class LvsManager:
                     )  # fmt: skip
         return out
 
-    def _check_views(self, key: tuple[str, str]) -> list[dict[str, Any]]:
+    def _check_views(self, vs: VirtualServer, rs: RealServer) -> list[dict[str, Any]]:
+        """The live status of one real server's checkers (none while suspended)."""
         if self.checks is None:
             return []
         out = []
-        for (vs, rs, index), status in sorted(self.checks.statuses().items()):
-            if (vs, rs) == key:
-                view = {"index": index, **_status_dict(status)}
-                out.append(view)
+        for index in range(len(rs.checkers)):
+            try:
+                status = self.checks.status((vs.name, rs.name, index))
+            except KeyError:
+                continue
+            out.append({"index": index, "kind": rs.checkers[index].kind, **_status_dict(status)})
         return out
 
     # -- checker results ------------------------------------------------------------------
@@ -359,19 +377,11 @@ class LvsManager:
         log.debug("LVS: applied %d change(s)", len(ops))
 
     async def _poller(self) -> None:
-        """Counters from the kernel, and a safety net against a lost checker event."""
+        """ha_suspend's address check, and a safety net against a lost checker event."""
         while True:
-            await asyncio.sleep(COUNTERS_INTERVAL)
+            await asyncio.sleep(POLL_INTERVAL)
             self.refresh_suspend()
             self._resync_checks()
-            if self.backend is None:
-                continue
-            try:
-                counters = await self.backend.counters()
-            except BackendError as e:
-                log.warning("LVS counters unreadable: %s", e)
-                continue
-            self._store_counters(counters)
 
     def _resync_checks(self) -> None:
         """A restarted checker process starts its checks afresh and reports only changes
@@ -387,30 +397,34 @@ class LvsManager:
             if failed == status.up or status.weight != rs.dynamic_weight:
                 self._on_check(key, status)
 
-    def _store_counters(self, counters: dict[Any, Any]) -> None:
+    def _on_counters(self, rows: list[Any]) -> None:
+        """The data plane's counters, read by the checker process (see CheckProcess)."""
         by_service: dict[str, VirtualServerState] = {}
         for vs in self.runtime.virtual_servers.values():
             for svc in vs.services:
                 by_service[svc] = vs
         # a group's virtual server spans several services: its figures are their sums
         totals: dict[tuple[str, Any], dict[str, int]] = {}
-        for (skey, dkey), c in counters.items():
-            vs = by_service.get(str(skey))
-            if vs is None:
+        for row in rows:
+            try:
+                skey, address, port, *values = row
+                vs = by_service.get(skey)
+                dkey = None if address is None else (str(address), int(port))
+                numbers = [int(v) for v in values]
+            except (TypeError, ValueError):
+                continue
+            if vs is None or len(numbers) != len(COUNTER_NAMES):
                 continue
             total = totals.setdefault((vs.name, dkey), dict.fromkeys(COUNTER_NAMES, 0))
-            for k in COUNTER_NAMES:
-                total[k] += getattr(c, k)
+            for name, value in zip(COUNTER_NAMES, numbers, strict=True):
+                total[name] += value
         for (vs_name, dkey), total in totals.items():
             vs = self.runtime.virtual_servers[vs_name]
             if dkey is None:
                 vs.counters = total
                 continue
             for rs in (*vs.real_servers.values(), vs.sorry_server):
-                if rs is not None and (str(rs.config.address), rs.config.port or 0) == (
-                    dkey.address,
-                    dkey.port,
-                ):
+                if rs is not None and (str(rs.config.address), rs.config.port or 0) == dkey:
                     rs.counters = total
 
 

@@ -209,6 +209,9 @@ virtual_server {VIP} 80 {{
     # rr: exactly one in three to each server
     hits = Counter(farm.requests(30))
     assert hits == {"rs1": 10, "rs2": 10, "rs3": 10}, hits
+    # the kernel's per-destination connection counters reach the model (read every 5 s)
+    assert wait_for(lambda: vs_view(hk, SVC)["counters"].get("conns") == 30, within=8, step=0.5)
+    assert [r["counters"]["conns"] for r in vs_view(hk, SVC)["real_servers"]] == [10, 10, 10]
 
     # rs2 dies: out of the table within delay_loop x (retry + 1) (+ connect slack)
     farm.stop(r2)
@@ -363,6 +366,10 @@ virtual_server {VIP} 81 {{
     hk.config.write_text(conf(2).replace("lvs_sched wrr", "lvs_sched nosuch"))
     hk.reload()
     assert wait_for(lambda: "reload refused" in hk.log_text(), within=5)
+    # a scheduler the nftables backend cannot do is refused too, before anything changes
+    hk.config.write_text(conf(5).replace("lvs_sched wrr", "lvs_sched wlc"))
+    hk.reload()
+    assert wait_for(lambda: "cannot do scheduler 'wlc'" in hk.log_text(), within=5), hk.log_text()
     assert kernel_table(farm.director)[svc81][f"{r2.ipv4}:81"] == 2
     assert Counter(farm.requests(6, port=81)) == {"rs1": 2, "rs2": 4}
 
