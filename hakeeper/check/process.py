@@ -49,6 +49,7 @@ class CheckProcess:
         lvs_backend: str | None = None,
         on_counters: Callable[[list[Any]], None] | None = None,
         snapshot_interval: float = 1.0,
+        counters_interval: float = 30.0,
     ) -> None:
         self._on_change = on_change
         # the worker also reads the data plane's counters (as keepalived's checker child
@@ -58,6 +59,7 @@ class CheckProcess:
         # statuses arrive as one snapshot line of every check: the daemon takes one every
         # few seconds (changes come at once anyway; parsing thousands of rows costs ms)
         self.snapshot_interval = snapshot_interval
+        self.counters_interval = counters_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.startup_timeout = startup_timeout  # the first line may wait for imports
         self.backoff = backoff  # (first, max) delay before a restart, doubling
@@ -164,6 +166,7 @@ class CheckProcess:
             argv.append("--debug")
         if self.lvs_backend is not None:
             argv += ["--lvs-backend", self.lvs_backend]
+            argv += ["--counters-interval", str(self.counters_interval)]
         argv += ["--snapshot-interval", str(self.snapshot_interval)]
         proc = await asyncio.create_subprocess_exec(
             *argv,

@@ -31,7 +31,6 @@ log = logging.getLogger("hakeeper.check")
 PROCESS_NAME = b"hakeeper-check"
 HEARTBEAT_INTERVAL = 0.5
 SNAPSHOT_EVERY = 2  # heartbeats: a status snapshot about once a second, unless told
-COUNTERS_EVERY = 10  # heartbeats: the data plane's counters every 5 s
 # checks yield the CPU to the daemon (VRRP adverts) when the host is busy
 NICE = 10
 LINE_LIMIT = 1 << 26  # a target set of thousands of checks is one line
@@ -50,9 +49,11 @@ class Worker:
         check: CheckFn | None = None,
         lvs_backend: str | None = None,
         snapshot_every: int = SNAPSHOT_EVERY,
+        counters_every: int = 60,
     ) -> None:
         self._out = out
         self._snapshot_every = max(1, snapshot_every)
+        self._counters_every = max(1, counters_every)
         self.runner = CheckRunner(self._on_change, check=check)
         self.bad_input = 0
         self._lvs_backend = lvs_backend
@@ -112,7 +113,11 @@ class Worker:
                 self._snapshot()
             else:
                 self._send({"t": "hb"})
-            if self._lvs_backend is not None and n % COUNTERS_EVERY == 1 and not self._reading:
+            if (
+                self._lvs_backend is not None
+                and n % self._counters_every == 1
+                and not self._reading
+            ):
                 self._reading = True
                 task = asyncio.create_task(self._counters())
                 task.add_done_callback(lambda _t: setattr(self, "_reading", False))
@@ -170,7 +175,9 @@ def _private_stdio() -> tuple[int, int]:
     return rfd, wfd
 
 
-async def amain(lvs_backend: str | None = None, snapshot_every: int = SNAPSHOT_EVERY) -> int:
+async def amain(
+    lvs_backend: str | None = None, snapshot_every: int = SNAPSHOT_EVERY, counters_every: int = 60
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -181,7 +188,12 @@ async def amain(lvs_backend: str | None = None, snapshot_every: int = SNAPSHOT_E
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(rfd, "rb", buffering=0)
     )
     out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(wfd, "wb", buffering=0))
-    worker = Worker(out, lvs_backend=lvs_backend, snapshot_every=snapshot_every)  # type: ignore[arg-type]
+    worker = Worker(
+        out,  # type: ignore[arg-type]
+        lvs_backend=lvs_backend,
+        snapshot_every=snapshot_every,
+        counters_every=counters_every,
+    )
     serve = asyncio.create_task(worker.serve(reader))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serve, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -199,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true", help="log at debug level")
     p.add_argument("--parent", type=int, help="exit at once unless this is our parent's PID")
     p.add_argument("--lvs-backend", help="also report this LVS backend's counters")
+    p.add_argument("--counters-interval", type=float, default=30.0,
+                   help="seconds between two readings of the LVS counters")  # fmt: skip
     p.add_argument("--snapshot-interval", type=float, default=SNAPSHOT_EVERY * HEARTBEAT_INTERVAL,
                    help="seconds between status snapshots")  # fmt: skip
     args = p.parse_args(argv)
@@ -219,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(OSError):
         os.nice(NICE)
     every = round(args.snapshot_interval / HEARTBEAT_INTERVAL)
-    return asyncio.run(amain(args.lvs_backend, every))
+    counters = round(args.counters_interval / HEARTBEAT_INTERVAL)
+    return asyncio.run(amain(args.lvs_backend, every, counters))
 
 
 if __name__ == "__main__":

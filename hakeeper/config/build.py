@@ -578,6 +578,7 @@ GLOBAL_TABLE: dict[str, Handler] = {
     "snmp_socket": _set("snmp_socket", _word),
     "smtp_alert_checker": _set("smtp_alert_checker", _flag),
     "lvs_backend": _lvs_backend,
+    "lvs_counters_interval": _set("lvs_counters_interval", _seconds(1, 86400)),
     "lvs_flush": _set("lvs_flush", _flag),
     "lvs_flush_on_stop": _lvs_flush_on_stop,
     "lvs_flush_onstop": _lvs_flush_on_stop,  # keepalived's old name

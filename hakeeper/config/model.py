@@ -304,6 +304,10 @@ class GlobalDefs:
     snmp_socket: str | None = None
     smtp_alert_checker: bool | None = None  # LVS mails: see lvs_model.effective_*_smtp_alert
     lvs_backend: str = "auto"  # hakeeper's own: auto (IPVS if the kernel has it), ipvs, nftables
+    # hakeeper's own: how often the data plane's counters are read for the views. Listing a
+    # big nftables table delays other work on the host (bench/lvs.py: ~0.2 s advert stalls
+    # with 1000 destinations), so not often by default.
+    lvs_counters_interval: float = 30.0
     lvs_flush: bool = False  # empty the kernel's LVS table at startup
     # on stop (`lvs_flush_on_stop [VS]`): None removes each configured service's real
     # servers then the service, "VS" removes the configured services whole, "full" empties

@@ -89,6 +89,7 @@ class LvsManager:
                 lvs_backend=self.backend.name,
                 on_counters=self._on_counters,
                 snapshot_interval=SNAPSHOT_INTERVAL,
+                counters_interval=config.global_defs.lvs_counters_interval,
             )
             await proc.start()
             self.checks = proc
