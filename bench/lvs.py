@@ -94,8 +94,8 @@ def config(with_lvs: bool) -> str:
                 "            connect_timeout 2\n        }\n    }\n"
             )
         out.append(
-            f"virtual_server {VIP} {8000 + v} {{\n    delay_loop 1\n    protocol TCP\n    lvs_sched rr\n"
-            f"    lvs_method NAT\n{''.join(rs)}}}\n"
+            f"virtual_server {VIP} {8000 + v} {{\n    delay_loop 1\n    protocol TCP\n"
+            f"    lvs_sched rr\n    lvs_method NAT\n{''.join(rs)}}}\n"
         )
     return "".join(out)
 

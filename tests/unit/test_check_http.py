@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import ssl
 import subprocess
 import time
@@ -20,6 +19,7 @@ from hakeeper.check.http import ResponseParser, judge, parse_status_code, reques
 from hakeeper.check.kinds import run_check
 from hakeeper.check.target import CheckTarget
 from hakeeper.config.lvs_model import Checker, CheckUrl
+from tests.unit.checkhelp import make_target
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -37,18 +37,9 @@ def target(
     virtualhost: str | None = None,
     **kw: object,
 ) -> CheckTarget:
-    return CheckTarget(
-        key=("vs", "rs", 0),
-        checker=Checker(kind, url=urls or (CheckUrl("/"),), **kw),  # type: ignore[arg-type]
-        address=ipaddress.ip_address(address),
-        port=port,
-        delay_loop=5.0,
-        connect_timeout=timeout,
-        retry=0,
-        delay_before_retry=1.0,
-        warmup=0.0,
-        alpha=False,
-        virtualhost=virtualhost,
+    checker = Checker(kind, url=urls or (CheckUrl("/"),), **kw)  # type: ignore[arg-type]
+    return make_target(
+        checker, port, connect_timeout=timeout, address=address, virtualhost=virtualhost
     )
 
 

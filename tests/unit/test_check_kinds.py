@@ -17,23 +17,13 @@ from hakeeper.check.base import Outcome
 from hakeeper.check.kinds import attempt_limit, run_check
 from hakeeper.check.target import CheckTarget
 from hakeeper.config.lvs_model import CHECKER_KINDS, Checker, CheckUrl
+from tests.unit.checkhelp import make_target
 
 LOCAL = ipaddress.ip_address("127.0.0.1")
 
 
 def target(kind: str = "TCP_CHECK", port: int | None = 1, **kw: object) -> CheckTarget:
-    return CheckTarget(
-        key=("vs", "rs", 0),
-        checker=Checker(kind, **kw),  # type: ignore[arg-type]
-        address=LOCAL,
-        port=port,
-        delay_loop=5.0,
-        connect_timeout=0.5,
-        retry=0,
-        delay_before_retry=1.0,
-        warmup=0.0,
-        alpha=False,
-    )
+    return make_target(Checker(kind, **kw), port, connect_timeout=0.5)  # type: ignore[arg-type]
 
 
 def listening() -> tuple[socket.socket, int]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import itertools
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -18,44 +16,14 @@ from hakeeper.check.base import Outcome
 from hakeeper.check.runner import CheckRunner, CheckStatus, attempt_ceiling
 from hakeeper.check.target import CheckKey, CheckTarget
 from hakeeper.config.lvs_model import Checker, CheckUrl
-
-LOCAL = ipaddress.ip_address("127.0.0.1")
+from tests.unit.checkhelp import Recorder, free_port, make_target, until
 
 
 def target(i: int = 0, port: int = 1, **kw: object) -> CheckTarget:
-    base: dict[str, object] = dict(
-        key=("127.0.0.1:80/TCP", f"127.0.0.1:{port}", i),
-        checker=Checker("TCP_CHECK"),
-        address=LOCAL,
-        port=port,
-        delay_loop=0.05,
-        connect_timeout=0.5,
-        retry=0,
-        delay_before_retry=0.02,
-        warmup=0.0,
-        alpha=False,
-    )
-    base.update(kw)
-    return CheckTarget(**base)  # type: ignore[arg-type]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.changes: list[tuple[CheckKey, CheckStatus]] = []
-
-    def __call__(self, key: CheckKey, status: CheckStatus) -> None:
-        self.changes.append((key, status))
-
-    def ups(self, key: CheckKey) -> list[bool]:
-        return [s.up for k, s in self.changes if k == key]
-
-
-async def until(cond: Callable[[], bool], timeout: float = 3.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+    key = ("127.0.0.1:80/TCP", f"127.0.0.1:{port}", i)
+    kw = {"delay_loop": 0.05, "connect_timeout": 0.5, "delay_before_retry": 0.02, **kw}
+    checker = kw.pop("checker", Checker("TCP_CHECK"))
+    return make_target(checker, port, key=key, **kw)  # type: ignore[arg-type]
 
 
 def scripted(results: dict[CheckKey, list[bool]]) -> Callable[[CheckTarget], Awaitable[Outcome]]:
@@ -355,12 +323,6 @@ def test_stop_cancels_attempts_in_flight() -> None:
 
 
 # -- the real TCP_CHECK against real listeners on 127.0.0.1 ------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_real_tcp_listener_closes_and_opens() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 
@@ -15,23 +14,13 @@ from hakeeper.check.kinds import run_check
 from hakeeper.check.smtp import DEFAULT_HELO, ReplyReader, reply_code
 from hakeeper.check.target import CheckTarget
 from hakeeper.config.lvs_model import Checker
+from tests.unit.checkhelp import make_target
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def target(port: int, timeout: float = 1.0, **kw: object) -> CheckTarget:
-    return CheckTarget(
-        key=("vs", "rs", 0),
-        checker=Checker("SMTP_CHECK", **kw),  # type: ignore[arg-type]
-        address=ipaddress.ip_address("127.0.0.1"),
-        port=port,
-        delay_loop=5.0,
-        connect_timeout=timeout,
-        retry=0,
-        delay_before_retry=1.0,
-        warmup=0.0,
-        alpha=False,
-    )
+    return make_target(Checker("SMTP_CHECK", **kw), port, connect_timeout=timeout)  # type: ignore[arg-type]
 
 
 def scripted(lines: list[bytes], heard: list[bytes] | None = None) -> Handler:

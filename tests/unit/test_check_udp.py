@@ -4,7 +4,6 @@ dnspython), and their datagram rules on their own."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from hakeeper.check.kinds import run_check
 from hakeeper.check.target import CheckTarget
 from hakeeper.check.udp import DEFAULT_PAYLOAD, reply_matches
 from hakeeper.config.lvs_model import Checker
+from tests.unit.checkhelp import make_target
 
 # what a server does with one datagram: the replies to send back (none: stay silent)
 Answer = Callable[[bytes], list[bytes]]
@@ -30,18 +30,8 @@ Answer = Callable[[bytes], list[bytes]]
 def target(
     kind: str, port: int, timeout: float = 0.5, address: str = "127.0.0.1", **kw: object
 ) -> CheckTarget:
-    return CheckTarget(
-        key=("vs", "rs", 0),
-        checker=Checker(kind, **kw),  # type: ignore[arg-type]
-        address=ipaddress.ip_address(address),
-        port=port,
-        delay_loop=5.0,
-        connect_timeout=timeout,
-        retry=0,
-        delay_before_retry=1.0,
-        warmup=0.0,
-        alpha=False,
-    )
+    checker = Checker(kind, **kw)  # type: ignore[arg-type]
+    return make_target(checker, port, connect_timeout=timeout, address=address)
 
 
 class Server(asyncio.DatagramProtocol):

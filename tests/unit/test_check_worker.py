@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,51 +22,20 @@ from hakeeper.check.process import CheckProcess
 from hakeeper.check.sched import CheckStatus
 from hakeeper.check.target import CheckKey, CheckTarget
 from hakeeper.config.lvs_model import Checker, CheckUrl
+from tests.unit.checkhelp import Recorder, free_port, make_target
+from tests.unit.checkhelp import until as wait_until
 
-LOCAL = ipaddress.ip_address("127.0.0.1")
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def target(i: int, port: int, **kw: object) -> CheckTarget:
-    base: dict[str, object] = dict(
-        key=("127.0.0.1:80/TCP", f"127.0.0.1:{port}", i),
-        checker=Checker("TCP_CHECK"),
-        address=LOCAL,
-        port=port,
-        delay_loop=0.1,
-        connect_timeout=0.5,
-        retry=0,
-        delay_before_retry=0.05,
-        warmup=0.0,
-        alpha=False,
-    )
-    base.update(kw)
-    return CheckTarget(**base)  # type: ignore[arg-type]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.changes: list[tuple[CheckKey, CheckStatus]] = []
-
-    def __call__(self, key: CheckKey, status: CheckStatus) -> None:
-        self.changes.append((key, status))
-
-    def ups(self, key: CheckKey) -> list[bool]:
-        return [s.up for k, s in self.changes if k == key]
+    key = ("127.0.0.1:80/TCP", f"127.0.0.1:{port}", i)
+    kw = {"delay_loop": 0.1, "connect_timeout": 0.5, "delay_before_retry": 0.05, **kw}
+    return make_target(Checker("TCP_CHECK"), port, key=key, **kw)
 
 
 async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    await wait_until(cond, timeout, step=0.02)
 
 
 async def listen(port: int) -> asyncio.Server:
