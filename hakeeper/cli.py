@@ -13,6 +13,7 @@ import sys
 from hakeeper import __version__
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.convert import to_yaml
+from hakeeper.config.model import Config
 from hakeeper.dump import DEFAULT_STATE_FILE
 
 DEFAULT_CONFIGS = ("/etc/hakeeper/hakeeper.yaml", "/etc/keepalived/keepalived.conf")
@@ -64,9 +65,30 @@ def check(path: str) -> int:
         return EXIT_CONFIG
     for w in config.warnings:
         print(f"{w} (warning)", file=sys.stderr)
-    n = len(config.vrrp_instances)
-    print(f"{path}: OK ({n} vrrp_instance(s), {len(config.warnings)} warning(s))")
+    if config.virtual_servers:
+        problem = _lvs_problem(config)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return EXIT_CONFIG
+    n, v = len(config.vrrp_instances), len(config.virtual_servers)
+    print(f"{path}: OK ({n} vrrp_instance(s), {v} virtual_server(s), "
+          f"{len(config.warnings)} warning(s))")  # fmt: skip
     return EXIT_OK
+
+
+def _lvs_problem(config: Config) -> str | None:
+    """What the LVS backend this host would use cannot serve (nftables without IPVS)."""
+    from hakeeper.lvs.backend import BackendError, select_backend
+    from hakeeper.lvs.manager import LvsError, LvsManager
+
+    try:
+        backend = select_backend(config.global_defs.lvs_backend)
+        LvsManager.check_supported(config, backend)
+    except LvsError as e:
+        return "\n".join(e.problems)
+    except BackendError as e:
+        return f"LVS: {e}"
+    return None
 
 
 def convert(argv: list[str]) -> int:

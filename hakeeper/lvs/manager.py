@@ -44,7 +44,11 @@ class Checks(Protocol):
 
 
 class LvsError(Exception):
-    """A virtual server the data plane cannot serve (the message names it and says why)."""
+    """Virtual servers the data plane cannot serve: `problems` names each (FILE:LINE)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class LvsManager:
@@ -139,7 +143,7 @@ class LvsManager:
             if whys:
                 problems.append(f"{vs.origin}: virtual_server {vs.name}: {whys[0]}")
         if problems:
-            raise LvsError("; ".join(problems))
+            raise LvsError(problems)
 
     # -- config ---------------------------------------------------------------------------
 

@@ -72,3 +72,19 @@ def test_convert_output_reads_back_as_the_same_model(conf, tmp_path):
     out = tmp_path / "converted.yaml"
     out.write_text(r.stdout)
     assert load_config(str(out)) == load_config(str(conf))
+
+
+def test_config_test_reports_what_the_lvs_backend_cannot_do(tmp_path: Path) -> None:
+    conf = tmp_path / "lb.conf"
+    conf.write_text(
+        "global_defs {\n    lvs_backend nftables\n}\n"
+        "virtual_server 198.18.0.100 80 {\n    protocol TCP\n    lvs_sched wlc\n"
+        "    real_server 198.18.1.10 80 {\n        weight 1\n    }\n}\n"
+    )
+    r = run("-t", "-f", str(conf))
+    assert r.returncode == 1
+    assert f"{conf}:4: virtual_server 198.18.0.100:80/TCP: nftables backend cannot do " \
+           "scheduler 'wlc'" in r.stderr  # fmt: skip
+    conf.write_text(conf.read_text().replace("wlc", "wrr"))
+    r = run("-t", "-f", str(conf))
+    assert r.returncode == 0 and "1 virtual_server(s)" in r.stdout
