@@ -151,6 +151,7 @@ class LvsManager:
         """Take a new config: unchanged servers keep their state and their checks."""
         old = self.runtime.virtual_servers
         new: dict[str, VirtualServerState] = {}
+        groups = {g.name: g for g in config.virtual_server_groups}
         for vs in config.virtual_servers:
             prev = old.get(vs.name)
             state = VirtualServerState(vs)
@@ -167,7 +168,6 @@ class LvsManager:
                 state.quorum_up = desired.initial_quorum(state)
                 log.info("VS %s: starting with quorum %s", vs.name,
                          "up" if state.quorum_up else "down")  # fmt: skip
-            groups = {g.name: g for g in config.virtual_server_groups}
             state.services = tuple(str(k) for k in desired.service_keys(vs, groups))
             new[vs.name] = state
         self.runtime.virtual_servers = new
