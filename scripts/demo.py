@@ -1,4 +1,5 @@
-"""The hakeeper demo: three routers and a client in network namespaces, a failover to watch.
+"""The hakeeper demo: three routers and a client in network namespaces, a failover to watch;
+then a load balancer (LVS-NAT over nftables) with three health-checked web servers.
 
 Run by scripts/demo.sh (which installs everything first). Every namespace and process it
 makes is removed at the end, also on Ctrl-C or failure.
@@ -17,8 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.lab.configs import keepalived_conf, vrrp_instance
-from tests.lab.daemons import start_daemon, wait_for
+from tests.lab.daemons import Daemon, start_daemon, wait_for
 from tests.lab.lab import Lab
+from tests.lab.lvsfarm import Farm, director_conf, real_server, vs_view, wait_alive
 
 VIP = "198.18.0.100"
 ADVERT = 0.1  # VRRPv3 centisecond adverts: master down after 3 x 0.1 s + skew
@@ -121,8 +123,55 @@ def main() -> int:
         for d in daemons.values():
             d.stop()
         say("removing the lab")
+    lvs_demo()
     print("done: every namespace and process of the demo is gone")
     return 0
+
+
+def lvs_demo() -> None:
+    with Lab() as lab:
+        say("LVS: a director holding the VIP, web servers rs1 rs2 rs3 behind it, a client")
+        farm = Farm(lab)
+        conf = director_conf(
+            f"virtual_server {VIP} 80 {{\n    delay_loop 1\n    lvs_sched rr\n"
+            f"    lvs_method NAT\n    protocol TCP\n"
+            + "".join(real_server(n, farm.tmp) for n in farm.servers)
+            + "\n}\n"
+        )
+        director = start_daemon(farm.director, "hakeeper", conf, suffix=".conf")
+        svc = f"{VIP}:80/TCP"
+        rs2 = f"{farm.servers[1].ipv4}:80"
+        ready = wait_for(lambda: _all_in_pool(director, svc), within=10, step=0.2)
+        if not ready:
+            print(indent(director.log_text()))
+            return
+        print("\n   $ hakeeperctl show virtual-servers")
+        print(indent(director.ctl("show", "virtual-servers")))
+        print("\n   $ hakeeperctl show real-servers")
+        print(indent(director.ctl("show", "real-servers")))
+        print(f"\n   client, 6 requests to http://{VIP}/ (round robin): {farm.requests(6)}")
+
+        say("rs2's web server dies; HTTP_GET notices, rs2 leaves the table")
+        farm.stop(farm.servers[1])
+        took = wait_alive(director, svc, rs2, False, within=5)
+        print(f"   rs2 out of the pool {took:.2f} s later")
+        print(indent(director.ctl("show", "real-servers")))
+        print(f"\n   client, 6 requests: {farm.requests(6)}")
+
+        say("rs2 comes back")
+        farm.start(farm.servers[1])
+        took = wait_alive(director, svc, rs2, True, within=5)
+        print(f"   rs2 back in the pool {took:.2f} s later")
+        print(f"   client, 6 requests: {farm.requests(6)}")
+        director.stop()
+        say("removing the LVS lab")
+
+
+def _all_in_pool(daemon: Daemon, svc: str) -> bool:
+    try:
+        return all(r["in_pool"] for r in vs_view(daemon, svc)["real_servers"])
+    except KeyError:  # not configured yet
+        return False
 
 
 if __name__ == "__main__":
