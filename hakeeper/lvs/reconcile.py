@@ -67,8 +67,8 @@ def op_service(op: Op) -> ServiceKey:
 
 
 def service_order(key: ServiceKey) -> tuple[object, ...]:
-    """A total order on service keys (ServiceKey's own order fails between an address and
-    a fwmark key: None against a string)."""
+    """A total order on service keys (ServiceKey has none of its own: an address key and a
+    fwmark key would compare None against a string)."""
     return (
         key.family,
         key.protocol,
