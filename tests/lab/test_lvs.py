@@ -9,8 +9,11 @@ makes real HTTP requests to the VIP.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,6 +142,53 @@ virtual_server {VIP} 80 {{
     quorum = [e for e in events(d) if e.startswith("quorum")]
     assert quorum == ["quorum down", "quorum up"], events(d)
     assert kernel_table(farm.director)[SVC] == {f"{n.ipv4}:80": 2 for n in farm.servers}
+
+
+def checker_pid(daemon_pid: int) -> int | None:
+    """The daemon's checker child (named hakeeper-check), found by its parent PID."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if int(stat_fields[1]) == daemon_pid and comm == "hakeeper-check":
+            return int(entry.name)
+    return None
+
+
+def test_killed_checker_process_is_replaced_without_touching_vrrp(lab: Lab) -> None:
+    farm = Farm(lab, n=2)
+    _r1, r2 = farm.servers
+    body = f"""
+virtual_server {VIP} 80 {{
+    delay_loop 0.5
+    lvs_sched rr
+    {"".join(real_server(n, farm.tmp) for n in farm.servers)}
+}}
+"""
+    hk = start_daemon(farm.director, "hakeeper", director_conf(body), suffix=".conf")
+    assert farm.director.wait_vip(VIP, within=5), hk.log_text()
+    assert wait_for(lambda: len(kernel_table(farm.director).get(SVC, {})) == 2, within=5)
+    assert hk.proc is not None
+    first = checker_pid(hk.proc.pid)
+    assert first is not None
+    farm.stop(r2)  # rs2 goes down before the crash: the new checker must not bring it back
+    wait_alive(hk, SVC, f"{r2.ipv4}:80", False, within=4)
+    os.kill(first, signal.SIGKILL)
+    assert wait_for(lambda: checker_pid(hk.proc.pid) not in (None, first), within=5)
+    assert wait_for(lambda: "restarting it" in hk.log_text(), within=2)
+    time.sleep(1.0)  # two delay_loops of the new checker process
+    assert rs_view(hk, SVC, f"{r2.ipv4}:80")["alive"] is False
+    assert kernel_table(farm.director)[SVC].keys() == {f"{farm.servers[0].ipv4}:80"}
+    # checks resume: rs2 comes back when its server does, VRRP never noticed
+    farm.start(r2)
+    wait_alive(hk, SVC, f"{r2.ipv4}:80", True, within=5)
+    assert Counter(farm.requests(4)) == {"rs1": 2, "rs2": 2}
+    assert hk.instance("VI_1")["state"] == "MASTER"
+    assert "MASTER ->" not in hk.log_text()
 
 
 def test_fwmark_virtual_server(lab: Lab) -> None:
