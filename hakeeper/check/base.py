@@ -217,9 +217,3 @@ async def send_all(writer: asyncio.StreamWriter, data: bytes, timeout: float, wh
 def clamp_weight(value: int) -> int:
     """keepalived's real_weight(): an effective weight is kept within 0..INT32_MAX."""
     return max(0, min(INT32_MAX, value))
-
-
-def base_weight(target: CheckTarget) -> int:
-    """The real server's configured weight: a dynamic weight (misc_dynamic exit 0,
-    FILE_CHECK) is that plus the check's share, as keepalived computes it."""
-    return target.rs_weight

@@ -10,7 +10,7 @@ that reaches keepalived's fault weight (-2^31 after clamping) is down.
 
 from __future__ import annotations
 
-from hakeeper.check.base import Outcome, base_weight, clamp_weight
+from hakeeper.check.base import Outcome, clamp_weight
 from hakeeper.check.target import CheckTarget
 from hakeeper.track.files import read_value
 
@@ -21,17 +21,16 @@ FAULT = INT32_MIN  # keepalived's IPVS_WEIGHT_FAULT
 _last_values: dict[str, int] = {}
 
 
-def file_outcome(value: int, *, weight: int, reverse: bool, base: int | None) -> Outcome:
+def file_outcome(value: int, *, weight: int, reverse: bool, base: int) -> Outcome:
     """Up or down, and the real server's weight, for a file holding `value`; `base` is the
-    real server's configured weight (None when unknown: no weight is given)."""
+    real server's configured weight, to which keepalived adds the file's share."""
     if weight == 0:
         down = value == 0 if reverse else value != 0
         return Outcome(not down, f"file holds {value}")
     share = max(INT32_MIN, min(INT32_MAX, value * weight * (-1 if reverse else 1)))
     if share == FAULT:
         return Outcome(False, f"file holds {value}: fault weight")
-    new = clamp_weight(base + share) if base is not None else None
-    return Outcome(True, f"file holds {value}: weight {share:+d}", new)
+    return Outcome(True, f"file holds {value}: weight {share:+d}", clamp_weight(base + share))
 
 
 def read_file_value(path: str) -> int:
@@ -47,5 +46,4 @@ async def check(target: CheckTarget) -> Outcome:
     if not ck.file:
         return Outcome(False, "FILE_CHECK has no file")
     value = read_file_value(ck.file)
-    base = base_weight(target)
-    return file_outcome(value, weight=ck.weight, reverse=ck.weight_reverse, base=base)
+    return file_outcome(value, weight=ck.weight, reverse=ck.weight_reverse, base=target.rs_weight)

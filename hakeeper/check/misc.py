@@ -10,16 +10,16 @@
 
 from __future__ import annotations
 
-from hakeeper.check.base import Outcome, base_weight, clamp_weight, seconds
+from hakeeper.check.base import Outcome, clamp_weight, seconds
 from hakeeper.check.target import CheckTarget
 from hakeeper.scripts import ScriptResult, prepare_script, run_script
 
 
 def misc_outcome(
-    result: ScriptResult, *, dynamic: bool, weight: int | None, timeout: float | None = None
+    result: ScriptResult, *, dynamic: bool, weight: int, timeout: float | None = None
 ) -> Outcome:
     """keepalived's reading of one run; `weight` is the real server's configured weight
-    (None when unknown)."""
+    (misc_dynamic's exit 0 returns to it)."""
     if result.timed_out:
         after = f" after {seconds(timeout)}" if timeout is not None else ""
         return Outcome(False, f"script timed out{after}")
@@ -49,10 +49,6 @@ async def check(target: CheckTarget) -> Outcome:
         return Outcome(False, f"script refused: {prepared.refused}")
     timeout = target.misc_timeout or target.delay_loop
     result = await run_script(prepared.argv, timeout=timeout, uid=uid, gid=gid)
-    weight = base_weight(target)
     return misc_outcome(
-        result,
-        dynamic=ck.misc_dynamic,
-        weight=clamp_weight(weight),
-        timeout=timeout,
+        result, dynamic=ck.misc_dynamic, weight=clamp_weight(target.rs_weight), timeout=timeout
     )

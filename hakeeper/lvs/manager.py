@@ -29,7 +29,7 @@ from hakeeper.state import RealServerState, Runtime, VirtualServerState
 
 log = logging.getLogger("hakeeper.lvs")
 
-POLL_INTERVAL = 2.0  # how often ha_suspend addresses and checker statuses are looked at
+POLL_INTERVAL = 2.0  # how often ha_suspend looks at the virtual servers' addresses
 SNAPSHOT_INTERVAL = 5.0  # checker status counters for views (changes arrive at once)
 COUNTER_NAMES = ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
 
@@ -39,7 +39,6 @@ class Checks(Protocol):
 
     def update(self, targets: list[CheckTarget]) -> None: ...
     def status(self, key: CheckKey) -> Any: ...
-    def statuses(self) -> dict[CheckKey, Any]: ...
     async def stop(self) -> None: ...
 
 
@@ -382,25 +381,10 @@ class LvsManager:
         log.debug("LVS: applied %d change(s)", len(ops))
 
     async def _poller(self) -> None:
-        """ha_suspend's address check, and a safety net against a lost checker event."""
+        """ha_suspend's address check (VRRP transitions trigger it too)."""
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             self.refresh_suspend()
-            self._resync_checks()
-
-    def _resync_checks(self) -> None:
-        """A restarted checker process starts its checks afresh and reports only changes
-        it sees itself; reading all statuses keeps the model equal to the checkers."""
-        if self.checks is None:
-            return
-        for key, status in self.checks.statuses().items():
-            vs = self.runtime.virtual_servers.get(key[0])
-            rs = vs.real_servers.get(key[1]) if vs else None
-            if rs is None:
-                continue
-            failed = key[2] in rs.failed_checkers
-            if failed == status.up or status.weight != rs.dynamic_weight:
-                self._on_check(key, status)
 
     def _on_counters(self, rows: list[Any]) -> None:
         """The data plane's counters, read by the checker process (see CheckProcess)."""

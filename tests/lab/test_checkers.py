@@ -25,6 +25,7 @@ import pytest
 from tests.lab.daemons import wait_for
 from tests.lab.lab import PYTHON, Lab
 from tests.lab.servers import BODY
+from tests.unit.checkhelp import self_signed
 
 pytestmark = pytest.mark.lab
 
@@ -205,28 +206,7 @@ def test_http_get_status_digest_and_timeout(rig: Rig) -> None:
 
 
 def test_ssl_get_with_a_self_signed_certificate_and_sni(rig: Rig, tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=www.example",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    cert, key = self_signed(tmp_path, "www.example")
     tmp_path.chmod(0o755)
     rig.serve("http", 443, "--tls", str(cert), str(key))
     rig.serve("http", 80)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from hakeeper.check.http import ResponseParser, judge, parse_status_code, reques
 from hakeeper.check.kinds import run_check
 from hakeeper.check.target import CheckTarget
 from hakeeper.config.lvs_model import Checker, CheckUrl
-from tests.unit.checkhelp import make_target
+from tests.unit.checkhelp import make_target, self_signed
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -305,30 +303,9 @@ def test_connection_refused_is_down() -> None:
 @pytest.fixture(scope="module")
 def server_tls(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
     """A self-signed certificate, made by openssl now."""
-    d: Path = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=rs.example",
-            "-keyout",
-            str(d / "key.pem"),
-            "-out",
-            str(d / "cert.pem"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    cert, key = self_signed(tmp_path_factory.mktemp("tls"), "rs.example")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+    ctx.load_cert_chain(cert, key)
     return ctx
 
 

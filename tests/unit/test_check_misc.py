@@ -67,10 +67,6 @@ def test_exit_codes_as_keepalived(code: int, dynamic: bool, expected: Outcome) -
     assert misc.misc_outcome(exited(code), dynamic=dynamic, weight=7) == expected
 
 
-def test_dynamic_exit_0_without_a_known_weight_leaves_it() -> None:
-    assert misc.misc_outcome(exited(0), dynamic=True, weight=None) == Outcome(True, "exit 0")
-
-
 def test_timeout_signal_and_errors_are_down() -> None:
     timed_out = ScriptResult(None, True, None, 1.0, signal=9)
     assert misc.misc_outcome(timed_out, dynamic=True, weight=1, timeout=1) == Outcome(
@@ -155,12 +151,6 @@ def test_file_value_to_weight(
 ) -> None:
     outcome = file_check.file_outcome(value, weight=weight, reverse=reverse, base=10)
     assert (outcome.ok, outcome.weight) == (ok, new)
-
-
-def test_file_weight_unknown_without_the_real_server_weight() -> None:
-    assert file_check.file_outcome(2, weight=5, reverse=False, base=None) == Outcome(
-        True, "file holds 2: weight +10"
-    )
 
 
 def test_file_check_reads_the_file(tmp_path: Path) -> None:
