@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--config-test", action="store_true", help="check the config and exit")
     p.add_argument("-p", "--pid-file", "--pid", dest="pid_file", default=DEFAULT_PID_FILE)
     p.add_argument("--state-file", default=DEFAULT_STATE_FILE, help="JSON dump of the live state")
+    p.add_argument(
+        "--dbus-address",
+        help="bus for the D-Bus API: system (default), session, none, or a D-Bus address",
+    )
     p.add_argument("-D", "--log-detail", action="store_true", help="debug logging")
     p.add_argument(
         "-n", "--dont-fork", action="store_true", help="accepted for keepalived compatibility"
@@ -150,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     _write_pid(args.pid_file)
     log.info("hakeeper %s starting with %s", __version__, path)
     try:
-        return asyncio.run(Daemon(path, config, args.state_file).run())
+        daemon = Daemon(path, config, args.state_file, dbus_address=args.dbus_address)
+        return asyncio.run(daemon.run())
     except OSError as e:
         log.error("fatal: %s", e)
         return EXIT_RUNTIME
@@ -165,7 +170,11 @@ def _write_pid(path: str) -> None:
 
 
 def _remove_pid(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Remove the pid file only while it is ours: a new daemon may have written its own."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        with open(path) as f:
+            if int(f.read().strip()) != os.getpid():
+                return
         os.unlink(path)
 
 

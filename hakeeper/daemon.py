@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -11,7 +10,13 @@ import sys
 import warnings
 
 from hakeeper.config import ConfigErrors, load_config
+from hakeeper.config.diff import LIVE_FIELDS as LIVE_FIELDS
+from hakeeper.config.diff import config_changes, identity
 from hakeeper.config.model import Config, IPAddress, VrrpInstance
+from hakeeper.control import Control, ControlError
+from hakeeper.dbus.compat import KeepalivedObjects
+from hakeeper.dbus.objects import HakeeperObjects
+from hakeeper.dbus.service import DbusService, Provider
 from hakeeper.dump import JsonDump
 from hakeeper.lvs.backend import BackendError
 from hakeeper.lvs.manager import LvsError, LvsManager
@@ -29,29 +34,7 @@ from hakeeper.vrrp.sync import SyncGroup
 
 log = logging.getLogger("hakeeper")
 
-# Fields a reload may change without restarting the instance (the core takes them live).
-LIVE_FIELDS = (
-    "priority",
-    "advert_int",
-    "nopreempt",
-    "preempt_delay",
-    "garp_master_delay",
-    "garp_master_repeat",
-    "garp_master_refresh",
-    "garp_master_refresh_repeat",
-    "notify",
-    "track_script",
-    "track_interface",
-    "track_file",
-    "state",
-    "debug",
-)
-
-
-def identity(inst: VrrpInstance) -> VrrpInstance:
-    """The instance with its live fields blanked: equal identities reload without a restart."""
-    blank = VrrpInstance(inst.name, inst.interface, inst.virtual_router_id)
-    return dataclasses.replace(inst, **{f: getattr(blank, f) for f in LIVE_FIELDS})
+DBUS_START_TIMEOUT = 5.0  # a hung bus must not hold the VRRP side back
 
 
 class Transport:
@@ -134,8 +117,17 @@ def _use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class Daemon:
-    def __init__(self, config_file: str, config: Config, state_file: str) -> None:
+    def __init__(
+        self,
+        config_file: str,
+        config: Config,
+        state_file: str,
+        dbus_address: str | None = None,
+    ) -> None:
         self.config_file = config_file
+        # the command line wins over global_defs' dbus_address; "none" turns D-Bus off
+        self.dbus_address = dbus_address or config.global_defs.dbus_address or "system"
+        self.dbus: DbusService | None = None
         self.config = config
         self.runtime = Runtime(config_file=config_file)
         self.state_file = state_file
@@ -162,7 +154,9 @@ class Daemon:
         self.transport = Transport(self.runtime)
         self.dump = JsonDump(self.runtime, self.state_file)
         self.linkmon = LinkMonitor(self._on_link)
-        self.tracking = Tracking(self.config, self._on_tracked_priority)
+        self.tracking = Tracking(
+            self.config, self._on_tracked_priority, base_of=self._priority_override
+        )
         self.notifier = Notifier(self.config.global_defs, self._router_id(self.config))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
@@ -181,6 +175,7 @@ class Daemon:
                     log.error("LVS cannot start: %s", e)
                     return 1
             self.dump.write()
+            await self._start_dbus()
             notify("READY=1\nSTATUS=running")
             self._arm_watchdog()
             await self._stopping.wait()
@@ -201,6 +196,26 @@ class Daemon:
         log.info("LVS: %d virtual server(s) on the %s backend", len(config.virtual_servers),
                  self.runtime.lvs_backend)  # fmt: skip
 
+    async def _start_dbus(self) -> None:
+        if self.dbus_address == "none":
+            log.info("D-Bus is off (--dbus-address none)")
+            return
+        control = Control(self)
+        providers: list[Provider] = [HakeeperObjects(self.runtime, control)]
+        if self.config.global_defs.enable_dbus:
+            # keepalived writes /tmp/keepalived.stats; ours sits beside the state file
+            stats = os.path.join(os.path.dirname(os.path.abspath(self.state_file)), "stats.txt")
+            providers.append(KeepalivedObjects(self.runtime, control, self.dump.write, stats))
+        service = DbusService(self.runtime, providers, self.dbus_address)
+        try:
+            started = await asyncio.wait_for(service.start(), DBUS_START_TIMEOUT)
+        except TimeoutError:
+            log.warning("D-Bus is off: the %s bus did not answer in time", self.dbus_address)
+            await service.stop()
+            return
+        if started:
+            self.dbus = service
+
     async def shutdown(self) -> None:
         if self._lvs_starting is not None:
             self._lvs_starting.cancel()
@@ -212,6 +227,8 @@ class Daemon:
             self._drop_group(group)  # stopping is not a sync event: each member just stops
         for runner in list(self.runners.values()):
             self._stop_runner(runner)  # each sends notify_stop through on_transition
+        if self.dbus is not None:
+            await self.dbus.stop()  # after the instances: watchers see them go to STOP
         await self.notifier.stop()
         self.transport.close()
         self.linkmon.close()
@@ -236,29 +253,31 @@ class Daemon:
     # -- config ---------------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Apply a new config; a bad one is reported and the running one kept."""
-        notify("RELOADING=1")
+        """SIGHUP: apply the config file again; a bad one is reported and the running one kept."""
         try:
-            new = load_config(self.config_file)
-        except ConfigErrors as e:
-            for err in e.errors:
-                log.error("reload refused: %s", err)
-            self.runtime.count("reload_failed")
-            notify("READY=1\nSTATUS=reload refused, running previous config")
+            self.reload_config()
+        except ControlError as e:
+            for line in str(e).splitlines():
+                log.error("reload refused: %s", line)
             return False
-        except OSError as e:
-            log.error("reload refused: %s: %s", self.config_file, e)
-            self.runtime.count("reload_failed")
-            notify("READY=1\nSTATUS=reload refused, running previous config")
-            return False
-        if self.lvs is not None and self.lvs.backend is not None:
-            try:
-                LvsManager.check_supported(new, self.lvs.backend)
-            except LvsError as e:
-                log.error("reload refused: %s", e)
+        return True
+
+    def reload_config(self, dry_run: bool = False) -> list[str]:
+        """Read the config file again and apply it (dry_run: only say what would change).
+        Returns the change lines; a bad file raises ControlError("ConfigInvalid") naming every
+        FILE:LINE problem, and nothing changes."""
+        if not dry_run:
+            notify("RELOADING=1")
+        try:
+            new = self._load_new()
+        except ControlError:
+            if not dry_run:
                 self.runtime.count("reload_failed")
                 notify("READY=1\nSTATUS=reload refused, running previous config")
-                return False
+            raise
+        changes = config_changes(self.config, new)
+        if dry_run:
+            return changes
         for w in new.warnings:
             log.warning("%s", w)
         self._seed_tracked_links(new)
@@ -267,10 +286,27 @@ class Daemon:
         self._apply(new)
         self._reload_lvs(new)
         self.runtime.reloads += 1
+        self.runtime.last_reload = tuple(changes)
         self.runtime.emit("global", "reload", "reloads")
-        log.info("reloaded %s", self.config_file)
+        for line in changes:
+            log.info("reload: %s", line)
+        log.info("reloaded %s (%d change(s))", self.config_file, len(changes))
         notify("READY=1\nSTATUS=running")
-        return True
+        return changes
+
+    def _load_new(self) -> Config:
+        try:
+            new = load_config(self.config_file)
+        except ConfigErrors as e:
+            raise ControlError("ConfigInvalid", "\n".join(str(err) for err in e.errors)) from None
+        except OSError as e:
+            raise ControlError("ConfigInvalid", f"{self.config_file}: {e.strerror}") from None
+        if self.lvs is not None and self.lvs.backend is not None:
+            try:
+                LvsManager.check_supported(new, self.lvs.backend)
+            except LvsError as e:
+                raise ControlError("ConfigInvalid", "\n".join(e.problems)) from None
+        return new
 
     def _reload_lvs(self, new: Config) -> None:
         if self.lvs is not None:
@@ -418,6 +454,10 @@ class Daemon:
         self.runtime.emit("instance", runner.inst.name, "removed")
 
     # -- events ---------------------------------------------------------------------------
+
+    def _priority_override(self, name: str) -> int | None:
+        view = self.runtime.instances.get(name)
+        return view.priority_override if view is not None else None
 
     def _on_tracked_priority(self, name: str, priority: int) -> None:
         runner = self.runners.get(name)

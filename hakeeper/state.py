@@ -44,8 +44,18 @@ class InstanceState:
     last_transition: float | None = None  # wall clock, for humans
     last_reason: str = ""
     vips_present: bool = False
+    priority_override: int | None = None  # an operator's base priority (SetPriority)
+    maintenance: bool = False  # out of elections by an operator's order
+    yielding: bool = False  # handed mastership away (Failover) and not taking it back
+    sync_group: str | None = None
     # the trackers' live views, computed on demand by the tracking side (never copied)
     trackers: Callable[[], list[Any]] | None = None
+
+    @property
+    def base_priority(self) -> int:
+        """The priority elections start from: the operator's, else the configured one."""
+        override = self.priority_override
+        return override if override is not None else self.config.priority
 
     def as_dict(self) -> dict[str, Any]:
         c = self.config
@@ -57,8 +67,12 @@ class InstanceState:
             "virtual_router_id": c.virtual_router_id,
             "family": f"IPv{c.family}",
             "version": c.version,
-            "base_priority": c.priority,
+            "base_priority": self.base_priority,
+            "config_priority": c.priority,
             "effective_priority": self.effective_priority,
+            "maintenance": self.maintenance,
+            "yielding": self.yielding,
+            "sync_group": self.sync_group,
             "advert_int": c.advert_int,
             "master_adver_interval": self.master_adver_interval,
             "preempt": not c.nopreempt,
@@ -190,6 +204,7 @@ class Runtime:
     router_id: str = ""
     started: float = field(default_factory=time.time)
     reloads: int = 0
+    last_reload: tuple[str, ...] = ()  # what the last successful reload changed
     instances: dict[str, InstanceState] = field(default_factory=dict)
     groups: dict[str, GroupState] = field(default_factory=dict)
     virtual_servers: dict[str, VirtualServerState] = field(default_factory=dict)

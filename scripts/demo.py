@@ -7,6 +7,7 @@ makes is removed at the end, also on Ctrl-C or failure.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import signal
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.lab.configs import keepalived_conf, vrrp_instance
 from tests.lab.daemons import Daemon, start_daemon, wait_for
+from tests.lab.dbusbus import PrivateBus
 from tests.lab.lab import Lab
 from tests.lab.lvsfarm import Farm, director_conf, real_server, vs_view, wait_alive
 
@@ -47,7 +49,8 @@ def outage(ping_out: str, after: float) -> float | None:
 
 
 def main() -> int:
-    with Lab() as lab:
+    # each router is its own machine, so each gets its own bus (they all own the same name)
+    with Lab() as lab, contextlib.ExitStack() as buses:
         say("building the lab: a switch, routers r1 r2 r3 and a client (network namespaces)")
         prios = {"r1": 150, "r2": 100, "r3": 50}
         routers = {name: lab.add_node(name) for name in prios}
@@ -60,7 +63,8 @@ def main() -> int:
         daemons = {}
         for name, node in routers.items():
             conf = keepalived_conf(vrrp_instance(priority=prios[name], advert_int=ADVERT))
-            daemons[name] = start_daemon(node, "hakeeper", conf, suffix=".conf")
+            bus = buses.enter_context(PrivateBus())
+            daemons[name] = start_daemon(node, "hakeeper", conf, suffix=".conf", bus=bus.address)
         t0 = time.monotonic()
         if not wait_for(lambda: who_has_vip(routers) == ["r1"], within=5):
             print("   r1 did not become master; logs follow")
@@ -98,6 +102,22 @@ def main() -> int:
         print(f"   r1 holds {VIP} again {(time.monotonic() - t_back) * 1000:.0f} ms later")
 
         time.sleep(1.0)
+        say("an operator hands r1's mastership over, over D-Bus: hakeeperctl failover VI_1")
+        t_fo = time.monotonic()
+        print(indent(daemons["r1"].ctl("failover", "VI_1") or "(done)"))
+        wait_for(lambda: who_has_vip(routers) == ["r2"], within=5, step=0.002)
+        took = (time.monotonic() - t_fo) * 1000
+        print(f"   r2 holds {VIP} {took:.0f} ms after the command (hakeeperctl's start included);")
+        print("   r1 stays BACKUP: it does not preempt back")
+        time.sleep(1.0)
+        print(indent(daemons["r1"].ctl("show", "instances", "VI_1")))
+        say("hakeeperctl reset-priority VI_1 on r1 ends the hand-over: r1 preempts again")
+        daemons["r1"].ctl("reset-priority", "VI_1")
+        t_rs = time.monotonic()
+        wait_for(lambda: who_has_vip(routers) == ["r1"], within=5, step=0.002)
+        print(f"   r1 holds {VIP} again {(time.monotonic() - t_rs) * 1000:.0f} ms later")
+
+        time.sleep(1.0)
         say("r1 is stopped gracefully (SIGTERM): it sends priority 0, r2 takes over at once")
         t_stop = time.monotonic()
         daemons["r1"].signal(signal.SIGTERM)
@@ -129,7 +149,7 @@ def main() -> int:
 
 
 def lvs_demo() -> None:
-    with Lab() as lab:
+    with Lab() as lab, PrivateBus() as bus:
         say("LVS: a director holding the VIP, web servers rs1 rs2 rs3 behind it, a client")
         farm = Farm(lab)
         conf = director_conf(
@@ -138,9 +158,9 @@ def lvs_demo() -> None:
             + "".join(real_server(n, farm.tmp) for n in farm.servers)
             + "\n}\n"
         )
-        director = start_daemon(farm.director, "hakeeper", conf, suffix=".conf")
+        director = start_daemon(farm.director, "hakeeper", conf, suffix=".conf", bus=bus.address)
         svc = f"{VIP}:80/TCP"
-        rs2 = f"{farm.servers[1].ipv4}:80"
+        rs1, rs2 = (f"{n.ipv4}:80" for n in farm.servers[:2])
         ready = wait_for(lambda: _all_in_pool(director, svc), within=10, step=0.2)
         if not ready:
             print(indent(director.log_text()))
@@ -163,6 +183,14 @@ def lvs_demo() -> None:
         took = wait_alive(director, svc, rs2, True, within=5)
         print(f"   rs2 back in the pool {took:.2f} s later")
         print(f"   client, 6 requests: {farm.requests(6)}")
+
+        say(f"an operator drains rs1 over D-Bus: hakeeperctl drain {svc} {rs1}")
+        director.ctl("drain", svc, rs1)
+        time.sleep(0.5)
+        print(indent(director.ctl("show", "real-servers")))
+        print(f"\n   client, 6 requests (rs1 gets no new ones): {farm.requests(6)}")
+        director.ctl("enable", svc, rs1)
+        print(f"   hakeeperctl enable ...: rs1 is back; 6 requests: {farm.requests(6)}")
         director.stop()
         say("removing the LVS lab")
 

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   iproute2 nftables procps iputils-ping  # namespaces, veth, bridge; nft for lab faults; ping
   keepalived                             # the reference VRRP peer for interop and benchmarks
   dbus snmp snmpd tcpdump                # real peers for the D-Bus and SNMP views; captures
+  systemd                                # busctl: the D-Bus client the lab tests drive
   meson ninja-build                      # the distro install path (meson install)
   openssl libnftables1                   # lab TLS certificates; nftables' JSON API (LVS)
 )

@@ -568,6 +568,7 @@ GLOBAL_TABLE: dict[str, Handler] = {
     "vrrp_notify_fifo": _fifo,
     "vrrp_notify_fifo_script": _fifo_script,
     "enable_dbus": _set("enable_dbus", _flag),
+    "dbus_address": _set("dbus_address", _word),  # hakeeper's: system, session, none, ADDRESS
     "enable_snmp_vrrp": _set("enable_snmp_vrrp", _flag),
     "enable_snmp_keepalived": _set("enable_snmp_vrrp", _flag),  # keepalived's old name
     "enable_snmp_checker": _set("enable_snmp_checker", _flag),

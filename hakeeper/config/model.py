@@ -295,7 +295,8 @@ class GlobalDefs:
     notify_fifo_script: tuple[str, ...] | None = None  # started with the FIFO path appended
     vrrp_notify_fifo: str | None = None
     vrrp_notify_fifo_script: tuple[str, ...] | None = None
-    enable_dbus: bool = False
+    enable_dbus: bool = False  # also serve keepalived's org.keepalived.Vrrp1
+    dbus_address: str | None = None  # None: --dbus-address, else the system bus
     enable_snmp_vrrp: bool = False
     enable_snmp_checker: bool = False
     enable_snmp_rfcv2: bool = False

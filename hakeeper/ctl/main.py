@@ -1,203 +1,193 @@
-"""`hakeeperctl`: look at a running hakeeper (instances, status) and ask it to reload.
+"""`hakeeperctl`: look at and control a running hakeeper over D-Bus (dbus/README.md).
 
-Until the D-Bus API lands, it reads the daemon's JSON dump, asking for a fresh one first
-with SIGUSR1 (keepalived's data-dump signal), and reloads with SIGHUP.
+This module is the command line: argparse, then one connection and one command
+(hakeeper.ctl.commands); errors become `hakeeperctl: <message>` and an exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import os
-import signal
 import sys
-import time
-from typing import Any
 
-from hakeeper.cli import DEFAULT_PID_FILE
-from hakeeper.dump import DEFAULT_STATE_FILE
+from hakeeper.ctl.client import (
+    DEFAULT_TIMEOUT,
+    EXIT_FAILED,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    EXIT_USAGE,
+    Client,
+    CtlError,
+)
+from hakeeper.ctl.commands import COMMANDS
+from hakeeper.ctl.completion import bash_script
 
+EPILOG = """\
+exit status:
+  0  success
+  1  hakeeper refused or failed (NotMaster, ConfigInvalid, Failed, no reply...)
+  2  usage error, or a value hakeeper refuses (InvalidArgs)
+  3  hakeeper is not running (no bus, or nobody owns org.hakeeper.Hakeeper1)
+  4  permission denied (AccessDenied)
+  5  no such instance, sync group, virtual server or real server
 
-class CtlError(Exception):
-    pass
+The bus is --bus, else $HAKEEPER_BUS, else the system bus.
+"""
 
-
-def _daemon_pid(pid_file: str) -> int:
-    try:
-        with open(pid_file) as f:
-            pid = int(f.read().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError) as e:
-        raise CtlError(f"hakeeper is not running (pid file {pid_file}: {e})") from e
-    return pid
-
-
-def read_state(state_file: str, pid_file: str, fresh: bool = True) -> dict[str, Any]:
-    if fresh:
-        pid = _daemon_pid(pid_file)
-        before = _mtime(state_file)
-        os.kill(pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 2.0
-        while _mtime(state_file) == before and time.monotonic() < deadline:
-            time.sleep(0.01)
-    try:
-        with open(state_file) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise CtlError(f"cannot read {state_file}: {e}") from e
+SHOW_WHAT = ("instances", "groups", "virtual-servers", "real-servers")
 
 
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        return 0
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+def _common(p: argparse.ArgumentParser, top: bool) -> None:
+    """--bus, -o and --timeout, accepted before and after the command; after it they are
+    SUPPRESSed when absent so they never undo what was given before it."""
+    default = argparse.SUPPRESS
+    p.add_argument(
+        "--bus",
+        metavar="BUS",
+        default=(os.environ.get("HAKEEPER_BUS") or "system") if top else default,
+        help="system (default), session, or a D-Bus address (unix:path=...)",
     )
+    p.add_argument(
+        "-o", "--output", choices=("table", "json"), default="table" if top else default,
+        help="table for people (default), json for programs",
+    )  # fmt: skip
+    p.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
+        default=DEFAULT_TIMEOUT if top else default,
+        help=f"how long to wait for an answer (default {DEFAULT_TIMEOUT:g})",
+    )  # fmt: skip
 
 
-def show_instances(state: dict[str, Any], name: str | None) -> str:
-    instances = state["instances"]
-    if name is not None:
-        found = [i for i in instances if i["name"] == name]
-        if not found:
-            raise CtlError(f"no instance named {name!r}")
-        return json.dumps(found[0], indent=2)
-    rows = [["NAME", "STATE", "PRIO", "VRID", "INTERFACE", "VERSION", "MASTER", "VIPS"]]
-    for i in instances:
-        prio = f"{i['effective_priority']}/{i['base_priority']}"
-        rows.append(
-            [
-                i["name"],
-                i["state"],
-                prio,
-                str(i["virtual_router_id"]),
-                i["interface"],
-                f"v{i['version']} {i['family']}",
-                i["master_address"] or "-",
-                ",".join(i["virtual_ipaddress"]) or "-",
-            ]
-        )
-    return _table(rows)
-
-
-def show_groups(state: dict[str, Any], name: str | None) -> str:
-    groups = state.get("groups", [])
-    if name is not None:
-        found = [g for g in groups if g["name"] == name]
-        if not found:
-            raise CtlError(f"no sync group named {name!r}")
-        return json.dumps(found[0], indent=2)
-    rows = [["NAME", "STATE", "MEMBERS", "LAST CHANGE"]]
-    for g in groups:
-        rows.append([g["name"], g["state"], ",".join(g["members"]), g["last_reason"] or "-"])
-    return _table(rows)
-
-
-def show_virtual_servers(state: dict[str, Any], name: str | None) -> str:
-    servers = state.get("virtual_servers", [])
-    if name is not None:
-        found = [v for v in servers if v["name"] == name]
-        if not found:
-            raise CtlError(f"no virtual server named {name!r}")
-        return json.dumps(found[0], indent=2)
-    rows = [["NAME", "SCHED", "METHOD", "QUORUM", "ALIVE", "IN POOL", "SORRY", "CONNS"]]
-    for v in servers:
-        real = v["real_servers"]
-        alive = sum(1 for r in real if r["alive"])
-        pool = sum(1 for r in real if r["in_pool"])
-        rows.append([
-            v["name"], v["lvs_sched"], v["lvs_method"],
-            f"{'up' if v['quorum_up'] else 'DOWN'} ({v['alive_weight']}/{v['quorum']})",
-            f"{alive}/{len(real)}", str(pool),
-            "active" if v["sorry_server_active"] else ("-" if not v["sorry_server"] else "idle"),
-            str(v["counters"].get("conns", 0)),
-        ])  # fmt: skip
-    return _table(rows)
-
-
-def show_real_servers(state: dict[str, Any], name: str | None) -> str:
-    """Every real server; NAME filters by virtual server name or real server name."""
-    rows = [["VIRTUAL SERVER", "REAL SERVER", "STATE", "WEIGHT", "IN POOL", "CONNS", "DETAIL"]]
-    for v in state.get("virtual_servers", []):
-        for r in v["real_servers"]:
-            if name is not None and name not in (v["name"], r["name"]):
-                continue
-            st = ("UP" if r["alive"] else "DOWN") + ("" if r["enabled"] else " drained")
-            pool = "-" if r["pool_weight"] is None else str(r["pool_weight"])
-            rows.append([v["name"], r["name"], st, str(r["weight"]), pool,
-                         str(r["counters"].get("conns", 0)), r["last_detail"] or "-"])  # fmt: skip
-    if name is not None and len(rows) == 1:
-        raise CtlError(f"no virtual or real server named {name!r}")
-    return _table(rows)
-
-
-def status(state: dict[str, Any]) -> str:
-    counts: dict[str, int] = {}
-    for i in state["instances"]:
-        counts[i["state"]] = counts.get(i["state"], 0) + 1
-    servers = state.get("virtual_servers", [])
-    lvs = ""
-    if servers:
-        alive = sum(r["alive"] for v in servers for r in v["real_servers"])
-        total = sum(len(v["real_servers"]) for v in servers)
-        lvs = (f"\nvirtual servers: {len(servers)} on {state.get('lvs_backend') or '?'}, "
-               f"real servers {alive}/{total} up")  # fmt: skip
-    up = time.time() - state["started"]
-    by_state = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-    return (
-        f"hakeeper {state['version']}  router_id {state['router_id']}\n"
-        f"config {state['config_file']}  up {up:.0f}s  reloads {state['reloads']}\n"
-        f"instances: {by_state}{lvs}"
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hakeeperctl",
+        description="Look at and control a running hakeeper over D-Bus.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _common(p, top=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common, top=False)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def add(name: str, help: str, **kw: object) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common], **kw)  # type: ignore[arg-type]
+
+    show = add("show", "a table of objects, or every property of one")
+    show.add_argument("what", choices=SHOW_WHAT)
+    show.add_argument("name", nargs="?", help="one object (real-servers: a virtual server's)")
+    show.add_argument("real_server", nargs="?", metavar="REAL_SERVER",
+                      help="with real-servers VS: that one real server")  # fmt: skip
+    add("status", "version, config, uptime, reloads, objects by state")
+    watch = add("watch", "print state changes as they happen, until interrupted")
+    watch.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    prio = add("set-priority", "set an instance's base priority (1..254)")
+    prio.add_argument("name", metavar="INSTANCE")
+    prio.add_argument("priority", type=int, metavar="PRIO")
+    add("reset-priority", "back to the configured priority").add_argument(
+        "name", metavar="INSTANCE"
+    )
+    fo = add("failover", "hand mastership over to the best backup now")
+    fo.add_argument("--group", action="store_true", help="NAME is a sync group")
+    fo.add_argument("name", metavar="NAME")
+    maint = add("maintenance", "take an instance out of elections (on) or back (off)")
+    maint.add_argument("state", choices=("on", "off"))
+    maint.add_argument("name", metavar="INSTANCE")
+    add("garp", "send gratuitous ARP / unsolicited NA for a master's VIPs").add_argument(
+        "name", metavar="INSTANCE"
+    )
+    for name, help in (
+        ("drain", "weight 0 in the pool, existing connections kept"),
+        ("enable", "undo drain"),
+        ("weight", "set a real server's weight (0..65535), or --reset it"),
+    ):
+        rs = add(name, help)
+        rs.add_argument("virtual_server", metavar="VS")
+        rs.add_argument("real_server", metavar="RS")
+        if name == "weight":
+            rs.add_argument("weight", type=int, nargs="?", metavar="N")
+            rs.add_argument("--reset", action="store_true", help="back to the configured weight")
+    reload = add("reload", "read the config file again and apply it; print what changed")
+    reload.add_argument("--check", action="store_true",
+                        help="only say what a reload would change (CheckReload)")  # fmt: skip
+    add("dump", "the whole state as JSON")
+    add("completion", "print a shell completion script").add_argument("shell", choices=("bash",))
+    sub.add_parser("genhash", add_help=False,
+                   help="digest of a URL for HTTP_GET/SSL_GET (genhash's flags)")  # fmt: skip
+    return p
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """argparse plus the checks it cannot express; SystemExit(2) on a usage error."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    sub = _subparsers(p)
+    if args.cmd == "show" and args.real_server is not None and args.what != "real-servers":
+        sub["show"].error("a second name is only for `show real-servers VS RS`")
+    if args.cmd == "weight" and (args.weight is None) == (not args.reset):
+        sub["weight"].error("give either N or --reset")
+    if args.timeout <= 0:
+        p.error("--timeout must be above 0")
+    return args
+
+
+def _subparsers(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+async def run(args: argparse.Namespace) -> int:
+    client = await Client.connect(args.bus, args.timeout)
+    try:
+        return await COMMANDS[args.cmd](client, args)
+    finally:
+        client.close()
+
+
+def error(message: str) -> None:
+    for line in message.splitlines() or [""]:
+        print(f"hakeeperctl: {line}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hakeeperctl", description="look at and control hakeeper")
-    p.add_argument("--state-file", default=DEFAULT_STATE_FILE)
-    p.add_argument("--pid-file", default=DEFAULT_PID_FILE)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    show = sub.add_parser("show", help="show objects")
-    show.add_argument("what", choices=["instances", "groups", "virtual-servers", "real-servers"])
-    show.add_argument("name", nargs="?")
-    sub.add_parser("status", help="daemon summary")
-    sub.add_parser("dump", help="the whole state as JSON")
-    sub.add_parser("reload", help="reload the config (SIGHUP); a bad file is refused")
-    sub.add_parser("genhash", help="digest of a URL for HTTP_GET/SSL_GET (genhash's flags)",
-                   add_help=False)  # fmt: skip
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["genhash"]:
         from hakeeper.check.genhash import main as genhash
 
         return genhash(argv[1:], prog="hakeeperctl genhash")
-    args = p.parse_args(argv)
     try:
-        if args.cmd == "reload":
-            os.kill(_daemon_pid(args.pid_file), signal.SIGHUP)
-            print("reload requested")
-            return 0
-        state = read_state(args.state_file, args.pid_file)
-        if args.cmd == "show" and args.what == "groups":
-            print(show_groups(state, args.name))
-        elif args.cmd == "show" and args.what == "virtual-servers":
-            print(show_virtual_servers(state, args.name))
-        elif args.cmd == "show" and args.what == "real-servers":
-            print(show_real_servers(state, args.name))
-        elif args.cmd == "show":
-            print(show_instances(state, args.name))
-        elif args.cmd == "status":
-            print(status(state))
-        else:
-            print(json.dumps(state, indent=2))
+        args = parse(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if args.cmd == "completion":
+        sys.stdout.write(bash_script())
+        return EXIT_OK
+    try:
+        return asyncio.run(run(args))
     except CtlError as e:
-        print(f"hakeeperctl: {e}", file=sys.stderr)
-        return 1
-    return 0
+        error(str(e))
+        return e.code
+    except KeyboardInterrupt:  # the way to end `watch`
+        return EXIT_OK
+    except BrokenPipeError:  # `hakeeperctl watch | head`
+        _quiet_stdout()
+        return EXIT_OK
+    except (ConnectionError, EOFError) as e:
+        error(f"lost the connection to the bus ({e})")
+        return EXIT_NOT_RUNNING
+    except Exception as e:  # a bug or an answer that breaks the contract: say so, don't trace
+        error(f"unexpected {type(e).__name__}: {e}")
+        return EXIT_FAILED
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -63,9 +63,12 @@ class Tracking:
         on_priority: OnPriority | None = None,
         *,
         poll_interval: float = 1.0,
+        base_of: Callable[[str], int | None] | None = None,
     ) -> None:
         self.config = config
         self.on_priority = on_priority
+        # an operator's base priority for an instance (SetPriority), read from the model
+        self.base_of = base_of
         self.poll_interval = poll_interval
         self.scripts: dict[str, VrrpScriptRunner] = {}
         self.files: dict[str, TrackFileWatcher] = {}
@@ -121,8 +124,14 @@ class Tracking:
 
     def priority(self, instance: str) -> int:
         """The effective priority now: 0 = FAULT, else 1..254 (255 for the owner)."""
-        inst = self.config.instance(instance)
-        return compute_priority(inst.priority, self._contributions(instance))
+        base = self.base_of(instance) if self.base_of is not None else None
+        if base is None:
+            base = self.config.instance(instance).priority
+        return compute_priority(base, self._contributions(instance))
+
+    def refresh(self, instance: str) -> None:
+        """The base priority changed (SetPriority): recompute and report."""
+        self._refresh(instance)
 
     def ready(self, instance: str) -> bool:
         """False while a weight-0 script has not reported yet: keepalived keeps such an

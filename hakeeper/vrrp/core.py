@@ -190,6 +190,10 @@ class VrrpCore:
         self._link_up = True
         self._prio_fault = False
         self._sync_fault = False  # another member of our sync group is in FAULT
+        self.maintenance = False  # an operator took us out of elections (FAULT, no VIPs)
+        # an operator handed mastership away (failover): accept any master, do not preempt,
+        # until we become master again because the new one failed (or are told otherwise)
+        self.yielding = False
         # set while we are a member of a vrrp_sync_group: MASTER only all together
         self.sync_group: str | None = None
         # sync group member: our down timer fired and no better master spoke since
@@ -228,7 +232,7 @@ class VrrpCore:
     @property
     def own_fault(self) -> bool:
         """In FAULT for a reason of our own (link, tracker), not because of a sync group."""
-        return self._prio_fault or not self._link_up
+        return self._prio_fault or not self._link_up or self.maintenance
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -241,6 +245,8 @@ class VrrpCore:
             self._change_state(State.FAULT, "interface down at startup", now)
         elif self._prio_fault:
             self._change_state(State.FAULT, "tracker fault at startup", now)
+        elif self.maintenance:
+            self._change_state(State.FAULT, "maintenance", now)
         elif self._sync_fault:
             self._change_state(State.FAULT, "sync group member in fault at startup", now)
         elif self.is_owner:
@@ -343,6 +349,32 @@ class VrrpCore:
             self.master_address = self.master_priority = None
             self._change_state(State.BACKUP, "resigned mastership", now, priority_zero=True)
 
+    def failover(self, now: float) -> bool:
+        """An operator's hand-over: resign (the best backup takes over after its skew time)
+        and stay BACKUP, without preempting, until the new master fails or set_yielding(False).
+        False when not MASTER (nothing to hand over)."""
+        if self.state is not State.MASTER:
+            return False
+        self.yielding = True
+        self.master_address = self.master_priority = None
+        self._change_state(State.BACKUP, "failover requested", now, priority_zero=True)
+        return True
+
+    def set_yielding(self, yielding: bool) -> None:
+        """End (or start) a hand-over's no-preempt period; the next lower advert decides."""
+        self.yielding = yielding
+
+    def set_maintenance(self, on: bool, now: float) -> None:
+        """An operator's order: on = release the VIPs (priority 0 if master) and stay out of
+        elections in FAULT; off = rejoin as BACKUP once no other fault holds us."""
+        if on == self.maintenance:
+            return
+        self.maintenance = on
+        if on and self.state in (State.BACKUP, State.MASTER):
+            self._change_state(State.FAULT, "maintenance", now)
+        elif not on and self.state is State.FAULT:
+            self._leave_fault("maintenance ended", now)
+
     def stop(self, now: float) -> None:
         """Shutdown (RFC 5798 §6.4.2/§6.4.3): a master advertises priority 0 and releases."""
         if self.state is not State.STOP:
@@ -415,7 +447,12 @@ class VrrpCore:
         in_preempt_delay = bool(cfg.preempt_delay_cs) and (
             self._preempt_at is None or self._preempt_at > now
         )
-        if not cfg.preempt or priority >= self.effective_priority or in_preempt_delay:
+        if (
+            not cfg.preempt
+            or self.yielding
+            or priority >= self.effective_priority
+            or in_preempt_delay
+        ):
             # RFC 5798 §6.4.2: accept the master and reset the Master_Down_Timer.
             if cfg.version == 3:
                 # RFC 5798 §6.4.2: v3 adopts the master's interval. v2 (RFC 3768) has one
@@ -524,6 +561,7 @@ class VrrpCore:
     def _enter_master(self, now: float) -> None:
         cfg = self.cfg
         self.stats.become_master += 1
+        self.yielding = False  # the master we yielded to is gone: the hand-over is over
         self.master_adver_interval_cs = cfg.advert_int_cs
         self.master_address = cfg.primary_address
         self.master_priority = self.effective_priority
@@ -543,7 +581,7 @@ class VrrpCore:
 
     def _leave_fault(self, reason: str, now: float) -> None:
         """keepalived try_up_instance: back up only when every fault has cleared."""
-        if self._prio_fault or self._sync_fault or not self._link_up:
+        if self._prio_fault or self._sync_fault or not self._link_up or self.maintenance:
             return
         if self.is_owner:
             self._change_state(State.MASTER, f"{reason}, address owner", now)

@@ -187,6 +187,30 @@ class InstanceRunner:
         self.core.sync_fault(fault, self.loop.time())
         self._pump()
 
+    # operator orders (hakeeper.control calls these)
+
+    def failover(self) -> bool:
+        """Hand mastership over; False when not MASTER."""
+        done = self.core.failover(self.loop.time())
+        self._pump()
+        return done
+
+    def set_maintenance(self, on: bool) -> None:
+        self.core.set_maintenance(on, self.loop.time())
+        self._pump()
+
+    def end_yield(self) -> None:
+        if self.core.yielding:
+            self.core.set_yielding(False)
+            self._sync_view()
+
+    def send_garp_now(self) -> bool:
+        """One gratuitous ARP / unsolicited NA per VIP now; False when not MASTER."""
+        if self.core.state is not vc.State.MASTER:
+            return False
+        self._send_garps(1)
+        return True
+
     def stop(self) -> None:
         """Graceful stop: priority-0 advert if master, VIPs removed, timer cancelled."""
         self.core.stop(self.loop.time())
@@ -225,6 +249,10 @@ class InstanceRunner:
             log.warning("%s: dropped advert from %s: %s (%d so far)", name, src, reason, n)
 
     # -- outputs --------------------------------------------------------------------------
+
+    def run_actions(self) -> None:
+        """Carry out what the core decided (a sync group drives its members' cores directly)."""
+        self._pump()
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -357,5 +385,11 @@ class InstanceRunner:
             view.master_address = master
             changed.append("master_address")
         view.master_adver_interval = core.master_adver_interval_cs / 100
+        if view.maintenance != core.maintenance:
+            view.maintenance = core.maintenance
+            changed.append("maintenance")
+        if view.yielding != core.yielding:
+            view.yielding = core.yielding
+            changed.append("yielding")
         if changed:
             self.runtime.emit("instance", self.inst.name, *changed)

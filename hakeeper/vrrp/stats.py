@@ -6,7 +6,7 @@ is always visible (D-Bus, SNMP and metrics read these).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(slots=True)
@@ -34,7 +34,13 @@ class InstanceStats:
         setattr(self, reason, getattr(self, reason) + 1)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        # not dataclasses.asdict: its deep copies cost a D-Bus read of 1000 instances ~30 ms
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def clear(self) -> None:
+        """keepalived's PrintStatsClear: every counter back to zero."""
+        for name in self.__slots__:
+            setattr(self, name, 0)
 
 
 RECEIVE_ERRORS = (

@@ -46,6 +46,7 @@ class SyncGroup:
         for member in self.members:
             member.group = self
             member.core.sync_group = cfg.name
+            member.view.sync_group = cfg.name
         self._settle("startup")
 
     @property
@@ -72,10 +73,20 @@ class SyncGroup:
             self._busy = False
         self._settle(f"{member.inst.name} {old.value} -> {new.value}")
 
+    def failover(self) -> bool:
+        """An operator's hand-over of the whole group: every MASTER member resigns at once
+        (each sends priority 0), then the results are carried out. False: none was MASTER."""
+        now = self.members[0].loop.time() if self.members else 0.0
+        resigned = [m for m in self.members if m.core.failover(now)]
+        for m in resigned:
+            m.run_actions()
+        return bool(resigned)
+
     def detach(self) -> None:
         for member in self.members:
             member.group = None
             member.core.sync_group = None
+            member.view.sync_group = None
             member.sync_fault(False)
         self.runtime.groups.pop(self.name, None)
         self.runtime.emit("group", self.name, "removed")

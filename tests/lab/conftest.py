@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.lab.dbusbus import PrivateBus
 from tests.lab.lab import LIVE_NAMESPACES, NS_PREFIX, Lab, _run, ip_netns_list, lab_unavailable
 
 
@@ -32,3 +33,10 @@ def lab(lab_session: None) -> Iterator[Lab]:
         pytest.fail(f"lab test cannot run: {why}", pytrace=False)
     with Lab() as the_lab:
         yield the_lab
+
+
+@pytest.fixture
+def bus() -> Iterator[PrivateBus]:
+    """A private system-like dbus-daemon with the project's policy; ended by PID."""
+    with PrivateBus() as the_bus:
+        yield the_bus

@@ -34,6 +34,7 @@ class Daemon:
     # keepalived without -l -D: at a thousand instances its per-packet log lines to the
     # console cost more than VRRP itself, which would skew a benchmark against it
     quiet: bool = False
+    bus: str | None = None  # D-Bus address for hakeeper's API; None: D-Bus off
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,6 +55,7 @@ class Daemon:
                 "-f", str(self.config),
                 "--pid-file", str(self.pid_file),
                 "--state-file", str(self.state_file),
+                "--dbus-address", self.bus or "none",
             ]  # fmt: skip
         else:
             # keepalived needs its own pid files per instance of it, and -n to stay in front
@@ -122,12 +124,9 @@ class Daemon:
         raise KeyError(name)
 
     def ctl(self, *args: str) -> str:
-        argv = [
-            str(VENV_BIN / "hakeeperctl"),
-            "--state-file", str(self.state_file),
-            "--pid-file", str(self.pid_file),
-            *args,
-        ]  # fmt: skip
+        """hakeeperctl's output, asked over this daemon's bus (the system bus without one)."""
+        bus = ("--bus", self.bus) if self.bus else ()
+        argv = [str(VENV_BIN / "hakeeperctl"), *bus, *args]
         return self.node.run(argv).stdout
 
     def log_text(self) -> str:
@@ -141,12 +140,15 @@ def start_daemon(
     suffix: str = ".yaml",
     env: dict[str, str] | None = None,
     quiet: bool = False,
+    bus: str | None = None,
 ) -> Daemon:
     """Write `config_text` into a private directory and start `kind` on `node`."""
     workdir = Path(tempfile.mkdtemp(prefix=f"hk-{node.name}-{kind}-"))
     config = workdir / ("keepalived.conf" if kind == "keepalived" else f"hakeeper{suffix}")
     config.write_text(config_text)
-    daemon = Daemon(node=node, kind=kind, config=config, workdir=workdir, env=env, quiet=quiet)
+    daemon = Daemon(
+        node=node, kind=kind, config=config, workdir=workdir, env=env, quiet=quiet, bus=bus
+    )
     return daemon.start()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.lab.daemons import start_daemon, wait_for
+from tests.lab.dbusbus import PrivateBus
 from tests.lab.lab import Lab, Node
 from tests.lab.lvsfarm import (
     DELAY_LOOP,
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.lab
 SVC = f"{VIP}:80/TCP"
 
 
-def test_lvs_nat_round_robin_failure_return_and_sorry_server(lab: Lab) -> None:
+def test_lvs_nat_round_robin_failure_return_and_sorry_server(lab: Lab, bus: PrivateBus) -> None:
     farm = Farm(lab)
     d = farm.tmp
     r1, r2, _r3 = farm.servers
@@ -55,7 +56,9 @@ virtual_server {VIP} 80 {{
     {"".join(real_server(n, d) for n in farm.servers)}
 }}
 """
-    hk = start_daemon(farm.director, "hakeeper", director_conf(body), suffix=".conf")
+    hk = start_daemon(
+        farm.director, "hakeeper", director_conf(body), suffix=".conf", bus=bus.address
+    )
     assert farm.director.wait_vip(VIP, within=5), hk.log_text()
     assert wait_for(lambda: kernel_table(farm.director).get(SVC, {}).keys() >= {
         f"{n.ipv4}:80" for n in farm.servers}, within=5, step=0.2), hk.log_text()  # fmt: skip

@@ -33,13 +33,13 @@ def holds_none(node) -> bool:
     return VIP_A not in node.addresses("eth0") and VIP_B not in node.addresses("eth1")
 
 
-def test_one_interface_down_moves_the_whole_group(lab):
+def test_one_interface_down_moves_the_whole_group(lab, bus):
     lab.add_segment("wan")
     r1 = lab.add_node("r1", segments=("lan", "wan"))
     r2 = lab.add_node("r2", segments=("lan", "wan"))
     d1 = start_daemon(r1, "hakeeper", group_conf(150), suffix=".conf")
     assert wait_for(lambda: holds_both(r1), within=DOWN * 2), d1.log_text()
-    d2 = start_daemon(r2, "hakeeper", group_conf(100), suffix=".conf")
+    d2 = start_daemon(r2, "hakeeper", group_conf(100), suffix=".conf", bus=bus.address)
     time.sleep(1.0)
     assert holds_none(r2)
     assert d1.state()["groups"][0]["state"] == "MASTER"
