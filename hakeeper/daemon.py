@@ -155,7 +155,10 @@ class Daemon:
         self.dump = JsonDump(self.runtime, self.state_file)
         self.linkmon = LinkMonitor(self._on_link)
         self.tracking = Tracking(
-            self.config, self._on_tracked_priority, base_of=self._priority_override
+            self.config,
+            self._on_tracked_priority,
+            base_of=self._priority_override,
+            on_change=lambda name: self.runtime.emit("instance", name, "trackers"),
         )
         self.notifier = Notifier(self.config.global_defs, self._router_id(self.config))
         for sig in (signal.SIGTERM, signal.SIGINT):

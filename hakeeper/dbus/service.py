@@ -12,6 +12,7 @@ values are kept only to say what changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections import OrderedDict
@@ -35,6 +36,7 @@ from hakeeper.state import Event, Runtime
 log = logging.getLogger("hakeeper.dbus")
 
 ERR = "org.freedesktop.DBus.Error."
+RECONNECT_MIN, RECONNECT_MAX = 1.0, 30.0  # seconds between attempts after losing the bus
 UID_CACHE = 256  # unique names are never reused on a bus: a small LRU is always right
 
 
@@ -71,20 +73,53 @@ class DbusService:
         self._flush_handle: asyncio.Handle | None = None
         self._uids: OrderedDict[str, int] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> bool:
-        """Connect and own the names. False (logged once) when there is no bus to use."""
+        """Connect and own the names. False (logged once) when there is no bus to use.
+        Once connected, a lost connection (the bus daemon restarted) is re-made by itself."""
         try:
-            bus = await bus_for(self.address).connect()
+            await self._connect()
         except Exception as e:  # no socket, refused, auth failure: D-Bus is simply off
             log.warning("D-Bus is off: cannot connect to the %s bus: %s", self.address, e)
             return False
+        self.runtime.subscribe(self._on_event)
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        self._hook("started")
+        return True
+
+    async def _supervise(self) -> None:
+        delay = RECONNECT_MIN
+        while True:
+            bus = self.bus
+            if bus is not None:
+                # returns on a clean disconnect, raises (EOFError...) when the bus went away
+                with contextlib.suppress(Exception):
+                    await bus.wait_for_disconnect()
+                if self._stopping:
+                    return
+                self.bus = None
+                log.warning("D-Bus: connection to the %s bus lost; reconnecting", self.address)
+                self.runtime.count("dbus_reconnects")
+            await asyncio.sleep(delay)
+            try:
+                await self._connect()
+            except Exception as e:
+                delay = min(delay * 2, RECONNECT_MAX)
+                log.debug("D-Bus: reconnect failed: %s", e)
+                continue
+            delay = RECONNECT_MIN
+            self._hook("started")
+
+    async def _connect(self) -> None:
+        bus = await bus_for(self.address).connect()
         self.bus = bus
+        self._uids.clear()  # unique names belong to one bus daemon's lifetime
         bus.add_message_handler(self._on_message)
         self._sync_objects(announce=False)
-        self.runtime.subscribe(self._on_event)
         for name in dict.fromkeys(p.bus_name for p in self.providers):
             try:
                 reply = await bus.request_name(name, NameFlag.DO_NOT_QUEUE)
@@ -95,11 +130,12 @@ class DbusService:
                 log.error("D-Bus: %s is owned by another process; not serving it", name)
             else:
                 log.info("D-Bus: serving %s on the %s bus", name, self.address)
-        self._hook("started")
-        return True
 
     async def stop(self) -> None:
         """Last signals (keepalived's VrrpStopped), then disconnect once they are out."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None

@@ -64,11 +64,14 @@ class Tracking:
         *,
         poll_interval: float = 1.0,
         base_of: Callable[[str], int | None] | None = None,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.on_priority = on_priority
         # an operator's base priority for an instance (SetPriority), read from the model
         self.base_of = base_of
+        # a tracker of this instance changed state (views show the trackers)
+        self.on_change = on_change
         self.poll_interval = poll_interval
         self.scripts: dict[str, VrrpScriptRunner] = {}
         self.files: dict[str, TrackFileWatcher] = {}
@@ -198,6 +201,8 @@ class Tracking:
     def _changed(self, kind: Kind, name: str) -> None:
         for instance in self._users.get((kind.value, name), ()):
             self._refresh(instance)
+            if self.on_change is not None:
+                self.on_change(instance)
 
     def _refresh(self, instance: str, *, report: bool = True) -> None:
         new = self.priority(instance)

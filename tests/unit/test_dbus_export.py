@@ -102,3 +102,24 @@ def test_keepalived_interfaces_match_keepalived_s_own_files(name: str) -> None:
     if name.endswith("Instance") and theirs["properties"]["Name"] == "s":  # type: ignore[index]
         theirs["properties"]["Name"] = "(s)"  # type: ignore[index]
     assert ours == theirs
+
+
+def test_the_bus_policy_opens_exactly_the_read_methods() -> None:
+    """Anyone may call a read method; no control method is opened to everyone by the policy."""
+    from hakeeper.dbus.introspect import CLASSES
+
+    root = ET.parse(REPO / "dbus" / "org.hakeeper.Hakeeper1.conf").getroot()
+    default = root.find("policy[@context='default']")
+    assert default is not None
+    opened = {
+        (rule.get("send_interface"), rule.get("send_member"))
+        for rule in default.findall("allow")
+        if rule.get("send_destination") == "org.hakeeper.Hakeeper1"
+    }
+    for cls in CLASSES:
+        for iface in cls.interfaces:
+            if not iface.name.startswith("org.hakeeper."):
+                continue
+            for method in iface.methods:
+                allowed = (iface.name, method.name) in opened or (iface.name, None) in opened
+                assert allowed == (not method.control), (iface.name, method.name)

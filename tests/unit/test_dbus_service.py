@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,6 @@ from hakeeper.dbus.objects import HakeeperObjects
 from hakeeper.dbus.service import DbusService
 from hakeeper.state import InstanceState, Runtime
 from hakeeper.vrrp.stats import InstanceStats
-
 
 PROPS = "org.freedesktop.DBus.Properties"
 OM = "org.freedesktop.DBus.ObjectManager"
@@ -278,5 +278,69 @@ def test_no_bus_means_d_bus_off_not_a_crash(tmp_path: Any) -> None:
         )
         assert await service.start() is False
         await service.stop()
+
+    asyncio.run(scenario())
+
+
+def _bus_daemon(socket: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", f"--address=unix:path={socket}",
+         "--print-address=1"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip()
+    return proc
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def test_a_restarted_bus_daemon_gets_the_names_back(tmp_path: Path) -> None:
+    """The bus daemon restarts (an upgrade, a crash): hakeeper reconnects by itself."""
+    socket = tmp_path / "bus"
+    address = f"unix:path={socket}"
+
+    async def owner() -> str | None:
+        client = await MessageBus(bus_address=address).connect()
+        try:
+            reply = await client.call(Message(
+                destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus", member="NameHasOwner", signature="s",
+                body=[BUS_NAME],
+            ))  # fmt: skip
+            return reply.body[0]
+        finally:
+            client.disconnect()
+
+    async def scenario() -> None:
+        first = _bus_daemon(socket)
+        rt = Runtime()
+        add_instance(rt, "VI_1")
+        service = DbusService(rt, [HakeeperObjects(rt, FakeControl(rt))], address)
+        try:
+            assert await service.start()
+            assert await owner() is True
+            _end(first)
+            socket.unlink(missing_ok=True)
+            await asyncio.sleep(0.3)
+            second = _bus_daemon(socket)
+            try:
+                for _ in range(50):
+                    await asyncio.sleep(0.1)
+                    with contextlib.suppress(Exception):
+                        if await owner():
+                            break
+                assert await owner() is True
+                assert rt.global_counters["dbus_reconnects"] == 1
+            finally:
+                await service.stop()
+                _end(second)
+        finally:
+            _end(first)
 
     asyncio.run(scenario())
