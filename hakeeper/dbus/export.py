@@ -50,6 +50,8 @@ class Method:
     in_args: tuple[tuple[str, str], ...] = ()  # (name, signature)
     out_args: tuple[tuple[str, str], ...] = ()
     control: bool = True
+    # returns one big array of structs: marshalled in slices so the loop is never held long
+    bulk: bool = False
 
     @property
     def in_signature(self) -> str:

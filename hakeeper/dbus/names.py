@@ -5,6 +5,8 @@ Shared by the daemon (hakeeper.dbus) and the client (hakeeperctl) so both spell 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 BUS_NAME = "org.hakeeper.Hakeeper1"
 ROOT_PATH = "/org/hakeeper/Hakeeper1"
 MANAGER_IFACE = "org.hakeeper.Hakeeper1.Manager"
@@ -22,6 +24,7 @@ PEER_IFACE = "org.freedesktop.DBus.Peer"
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
+@lru_cache(maxsize=16384)  # every List*/path read escapes every name: do it once each
 def escape_label(name: str) -> str:
     """systemd's bus label escaping: a D-Bus path element holds only [A-Za-z0-9_], so every
     other byte, `_` itself and a leading digit become `_xx` (hex); the empty name is `_`."""

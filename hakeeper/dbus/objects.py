@@ -312,27 +312,31 @@ class ManagerObject(Exported):
                 ),
                 Method(
                     "ListInstances",
-                    lambda o: list(o.instance_rows()),
+                    lambda o: o.instance_rows(),
                     out_args=(("instances", "a(ssssyyyydassbbdso)"),),
                     control=False,
+                    bulk=True,
                 ),
                 Method(
                     "ListGroups",
-                    lambda o: list(o.group_rows()),
+                    lambda o: o.group_rows(),
                     out_args=(("groups", "a(ssasso)"),),
                     control=False,
+                    bulk=True,
                 ),
                 Method(
                     "ListVirtualServers",
-                    lambda o: list(o.vs_rows()),
+                    lambda o: o.vs_rows(),
                     out_args=(("virtual_servers", "a(sssssbbuuuo)"),),
                     control=False,
+                    bulk=True,
                 ),
                 Method(
                     "ListRealServers",
-                    lambda o: list(o.rs_rows()),
+                    lambda o: o.rs_rows(),
                     out_args=(("real_servers", "a(ssbbbiisuo)"),),
                     control=False,
+                    bulk=True,
                 ),
             ),
             signals=(Signal("Reloaded", (("changes", "as"),)),),
@@ -344,7 +348,7 @@ class ManagerObject(Exported):
         self.path = ROOT_PATH
 
     def instance_rows(self) -> Iterator[tuple[Any, ...]]:
-        for name, m in self.runtime.instances.items():
+        for name, m in list(self.runtime.instances.items()):
             c = m.config
             yield (
                 name, m.state, c.interface, f"IPv{c.family}", c.virtual_router_id, c.version,
@@ -354,11 +358,11 @@ class ManagerObject(Exported):
             )  # fmt: skip
 
     def group_rows(self) -> Iterator[tuple[Any, ...]]:
-        for name, g in self.runtime.groups.items():
+        for name, g in list(self.runtime.groups.items()):
             yield (name, g.state, list(g.config.group), g.last_reason, group_path(name))
 
     def vs_rows(self) -> Iterator[tuple[Any, ...]]:
-        for name, vs in self.runtime.virtual_servers.items():
+        for name, vs in list(self.runtime.virtual_servers.items()):
             c = vs.config
             where = f"fwmark {c.fwmark}" if c.fwmark else (f"group {c.group}" if c.group else
                     f"{c.address}")  # fmt: skip
@@ -370,8 +374,8 @@ class ManagerObject(Exported):
             )  # fmt: skip
 
     def rs_rows(self) -> Iterator[tuple[Any, ...]]:
-        for vs_name, vs in self.runtime.virtual_servers.items():
-            for name, r in vs.real_servers.items():
+        for vs_name, vs in list(self.runtime.virtual_servers.items()):
+            for name, r in list(vs.real_servers.items()):
                 yield (
                     vs_name, name, r.alive, r.enabled, r.in_pool, r.weight,
                     _or_minus_one(r.pool_weight), r.last_detail,

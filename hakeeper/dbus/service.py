@@ -23,6 +23,7 @@ from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply,
 from dbus_fast.aio import MessageBus
 
 from hakeeper.control import ControlError
+from hakeeper.dbus import wire
 from hakeeper.dbus.export import CallError, Exported, Method, node_xml
 from hakeeper.dbus.names import (
     ERROR_PREFIX,
@@ -116,6 +117,7 @@ class DbusService:
 
     async def _connect(self) -> None:
         bus = await bus_for(self.address).connect()
+        wire.tolerate_full_socket(bus)
         self.bus = bus
         self._uids.clear()  # unique names belong to one bus daemon's lifetime
         bus.add_message_handler(self._on_message)
@@ -163,8 +165,7 @@ class DbusService:
     # -- signals --------------------------------------------------------------------------
 
     def emit(self, path: str, iface: str, member: str, signature: str, body: list[Any]) -> None:
-        if self.bus is not None and self.bus.connected:
-            self.bus.send(Message.new_signal(path, iface, member, signature, body))
+        self._send(Message.new_signal(path, iface, member, signature, body))
 
     # -- the model's events ---------------------------------------------------------------
 
@@ -270,9 +271,7 @@ class DbusService:
                 return self._properties(msg, obj)
             if iface == OBJECT_MANAGER_IFACE and self._om_iface(path):
                 if msg.member == "GetManagedObjects" and msg.signature == "":
-                    return Message.new_method_return(
-                        msg, "a{oa{sa{sv}}}", [self._managed_objects(path)]
-                    )
+                    return self._managed_objects_reply(msg, path)
                 raise CallError(ERR + "UnknownMethod", f"{iface}.{msg.member} does not exist")
             return self._method(msg, obj)
         except CallError as e:
@@ -302,13 +301,37 @@ class DbusService:
             for i in obj.interfaces
         }
 
-    def _managed_objects(self, root: str) -> dict[str, dict[str, dict[str, Variant]]]:
+    def _managed_objects_reply(self, msg: Message, root: str) -> Message | bool:
         prefix = root + "/"
-        return {
-            path: self._all_props(obj)
-            for path, obj in self.objects.items()
-            if path.startswith(prefix) and obj.exists()
-        }
+        items = [(p, o) for p, o in self.objects.items() if p.startswith(prefix)]
+        # built lazily, a slice at a time, as the reply is marshalled
+        entries = ((p, self._all_props(o)) for p, o in items if o.exists())
+        sig = "a{oa{sa{sv}}}"
+        if self.bus is None or not wire.supported(self.bus):
+            return Message.new_method_return(msg, sig, [dict(entries)])
+        self._spawn(self._bulk_reply(msg, sig, entries, as_dict=True))
+        return True
+
+    async def _bulk_reply(
+        self,
+        msg: Message,
+        sig: str,
+        elements: Iterable[Any],
+        as_dict: bool,
+    ) -> None:
+        try:
+            array = await wire.marshal_array(sig, wire.slices(elements), as_dict)
+        except Exception as e:  # a view's bug: the caller hears of it, the daemon goes on
+            log.exception("D-Bus %s.%s on %s failed", msg.interface, msg.member, msg.path)
+            self._send(self._error(msg, ERROR_PREFIX + "Failed", f"internal error: {e}"))
+            return
+        if self.bus is not None and self.bus.connected:
+            wire.send_array_reply(self.bus, msg, sig, array)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _properties(self, msg: Message, obj: Exported) -> Message:
         member, sig, body = msg.member, msg.signature, msg.body
@@ -352,10 +375,13 @@ class DbusService:
                 f"{method.name} takes ({method.in_signature}), not ({msg.signature})",
             )
         if not method.control:
-            return self._reply(msg, method, method.call(obj, *msg.body))
-        task = asyncio.get_running_loop().create_task(self._control_call(msg, obj, method))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            result = method.call(obj, *msg.body)
+            if method.bulk and self.bus is not None and wire.supported(self.bus):
+                # rows come from a generator: each slice is built when it is marshalled
+                self._spawn(self._bulk_reply(msg, method.out_signature, result, as_dict=False))
+                return True
+            return self._reply(msg, method, list(result) if method.bulk else result)
+        self._spawn(self._control_call(msg, obj, method))
         return True  # the reply follows once the caller's uid is known
 
     async def _control_call(self, msg: Message, obj: Exported, method: Method) -> None:
@@ -381,8 +407,19 @@ class DbusService:
             log.exception("D-Bus %s.%s on %s failed", msg.interface, msg.member, obj.path)
             self.runtime.count("dbus_bad_call")
             reply = Message.new_error(msg, ERROR_PREFIX + "Failed", f"internal error: {e}")
-        if self.bus is not None and self.bus.connected:
-            self.bus.send(reply)
+        self._send(reply)
+
+    def _send(self, msg: Message) -> None:
+        """Send unless the connection is gone; a send that fails means it just went."""
+        bus = self.bus
+        if bus is None or not bus.connected:
+            return
+        try:
+            bus.send(msg)
+        except OSError as e:
+            log.warning("D-Bus: send failed, the connection is lost: %s", e)
+            with contextlib.suppress(Exception):
+                bus.disconnect()
 
     @staticmethod
     def _reply(msg: Message, method: Method, result: Any) -> Message:
