@@ -56,7 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from bench.jitter import host_busy, parse_pcap, proc_times
+from bench.jitter import capture as jitter_capture
+from bench.jitter import host_busy, proc_times
 from bench.scale import tree
 from tests.lab.configs import keepalived_conf, vrrp_instance
 from tests.lab.daemons import VENV_BIN, Daemon, start_daemon
@@ -418,51 +419,14 @@ class Capture:
 
 def capture(c: Node, src: str, seconds: float, on_start: threading.Event) -> Capture:
     """tcpdump on C's eth0: adverts of VRID CAPTURE_VRID from src, bounded in time and count."""
-    max_pkts = int(seconds / ADV * 3) + 100
     # BPF in the kernel keeps tcpdump's own load out of the picture: only one instance passes
     # (ip[21] is the VRRP header's VRID, after a 20-byte IPv4 header; VRRP has no options)
-    argv = [
-        "tcpdump", "-i", "eth0", "-n", "-p", "-B", "4096", "-s", "96",
-        "--time-stamp-precision=nano", "-c", str(max_pkts), "-w", "-",
-        f"ip proto 112 and src host {src} and ip[0] = 0x45 and ip[21] = {CAPTURE_VRID}",
-    ]  # fmt: skip
-    proc = c.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    chunks: list[bytes] = []
-    err: list[bytes] = []
-
-    def pump(stream: Any, into: list[bytes]) -> None:
-        for chunk in iter(lambda: stream.read1(1 << 16), b""):
-            into.append(chunk)
-
-    threads = [
-        threading.Thread(target=pump, args=(proc.stdout, chunks), daemon=True),
-        threading.Thread(target=pump, args=(proc.stderr, err), daemon=True),
-    ]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and b"listening on" not in b"".join(err):
-        if proc.poll() is not None:
-            raise LabError(f"tcpdump exited: {b''.join(err).decode(errors='replace')}")
-        time.sleep(0.02)
-    t0 = time.monotonic()
-    on_start.set()
-    time.sleep(seconds)
-    window = time.monotonic() - t0
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGINT)  # tcpdump flushes and prints its counters
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    for t in threads:
-        t.join(5)
-    text = b"".join(err).decode(errors="replace")
-    m = re.search(r"(\d+) packets? dropped by kernel", text)
-    pkts = parse_pcap(b"".join(chunks))
-    times = sorted(ts for ts, s, vrid, _ in pkts if s == src and vrid == CAPTURE_VRID)
-    return Capture(times, window, m.group(1) if m else "?")
+    bpf = f"ip proto 112 and src host {src} and ip[0] = 0x45 and ip[21] = {CAPTURE_VRID}"
+    cap = jitter_capture(
+        c, seconds, on_start, bpf=bpf, max_pkts=int(seconds / ADV * 3) + 100, buffer_kib=4096
+    )
+    times = sorted(ts for ts, s, vrid, _ in cap.packets if s == src and vrid == CAPTURE_VRID)
+    return Capture(times, cap.window, cap.dropped)
 
 
 @dataclass

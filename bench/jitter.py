@@ -182,12 +182,21 @@ class Capture:
     dropped: str  # tcpdump's own report ("N packets dropped by kernel")
 
 
-def capture(c: Node, seconds: float, on_start: threading.Event) -> Capture:
-    """tcpdump on C's eth0 for `seconds`, pcap on a pipe; bounded in time and packets."""
-    max_pkts = int(seconds / ADV * N_INSTANCES * 3) + 1000
+def capture(
+    c: Node,
+    seconds: float,
+    on_start: threading.Event,
+    bpf: str = "ip proto 112",
+    max_pkts: int | None = None,
+    buffer_kib: int = 16384,
+) -> Capture:
+    """tcpdump on C's eth0 for `seconds`, pcap on a pipe; bounded in time and packets.
+    `bpf` filters in the kernel (bench/dbus.py keeps one instance's adverts only)."""
+    if max_pkts is None:
+        max_pkts = int(seconds / ADV * N_INSTANCES * 3) + 1000
     argv = [
-        "tcpdump", "-i", "eth0", "-n", "-p", "-B", "16384", "-s", "96",
-        "--time-stamp-precision=nano", "-c", str(max_pkts), "-w", "-", "ip proto 112",
+        "tcpdump", "-i", "eth0", "-n", "-p", "-B", str(buffer_kib), "-s", "96",
+        "--time-stamp-precision=nano", "-c", str(max_pkts), "-w", "-", bpf,
     ]  # fmt: skip
     proc = c.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     chunks: list[bytes] = []

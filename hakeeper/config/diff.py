@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+from hakeeper.config.build import SCRIPT_KEYWORDS
 from hakeeper.config.lvs_model import Checker, RealServer, VirtualServer
 from hakeeper.config.model import (
     Config,
@@ -56,24 +57,7 @@ RESTART_ALL = "restart of every instance"
 # only later elections follow them
 NO_STATE_CHANGE = frozenset({"priority", "state", "nopreempt", "preempt_delay"})
 # argv values, shown as the command line (other lists are joined with commas)
-ARGV_FIELDS = frozenset(
-    {
-        "script",
-        "notify",
-        "notify_master",
-        "notify_backup",
-        "notify_fault",
-        "notify_stop",
-        "notify_master_rx_lower_pri",
-        "notify_fifo_script",
-        "vrrp_notify_fifo_script",
-        "notify_up",
-        "notify_down",
-        "quorum_up",
-        "quorum_down",
-        "misc_path",
-    }
-)
+ARGV_FIELDS = SCRIPT_KEYWORDS
 SECRET_FIELDS = frozenset({"auth_pass", "password"})  # never written to a log
 MAX_VALUE = 40  # a longer value is just "changed"
 _TRACK_REFS = (TrackScript, TrackInterface, TrackFile, TrackProcess)
