@@ -12,7 +12,7 @@ import warnings
 
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.diff import LIVE_FIELDS as LIVE_FIELDS
-from hakeeper.config.diff import config_changes, identity
+from hakeeper.config.diff import config_changes, globals_restart, identity
 from hakeeper.config.model import Config, IPAddress, VrrpInstance
 from hakeeper.control import Control, ControlError
 from hakeeper.dbus.compat import KeepalivedObjects
@@ -379,15 +379,15 @@ class Daemon:
             for inst in c.vrrp_instances
             for v in inst.virtual_ipaddress + inst.virtual_ipaddress_excluded
         }
-        old_gdefs = self.config.global_defs
         gdefs = new.global_defs
+        restart_all = globals_restart(self.config.global_defs, gdefs)
         self.runtime.router_id = self._router_id(new)
         wanted = {inst.name: inst for inst in new.vrrp_instances}
         # stop what is gone or changed beyond what a live reconfigure can do, first,
         # so a replacement can take the same VRID on the same interface
         for name, runner in list(self.runners.items()):
             inst = wanted.get(name)
-            if inst is None or gdefs != old_gdefs or identity(inst) != identity(runner.inst):
+            if inst is None or restart_all or identity(inst) != identity(runner.inst):
                 if runner.group is not None:
                     self._drop_group(runner.group)
                 self._stop_runner(runner)
@@ -398,8 +398,8 @@ class Daemon:
                 runner = self._make_runner(inst, new)
                 if runner is not None:
                     fresh.append(runner)
-            elif runner.inst != inst:
-                runner.reconfigure(inst, gdefs)
+            elif runner.inst != inst or runner.gdefs != gdefs:
+                runner.reconfigure(inst, gdefs)  # in place: no state change, no VIP flap
         self._apply_groups(new)
         started = set(fresh)
         for runner in self.runners.values():

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   keepalived                             # the reference VRRP peer for interop and benchmarks
   dbus snmp snmpd tcpdump                # real peers for the D-Bus and SNMP views; captures
   systemd                                # busctl: the D-Bus client the lab tests drive
+  smitools snmptrapd                     # smilint (MIB checks), the trap receiver
   meson ninja-build                      # the distro install path (meson install)
   openssl libnftables1                   # lab TLS certificates; nftables' JSON API (LVS)
 )

@@ -16,6 +16,7 @@ from hakeeper.config.build import SCRIPT_KEYWORDS
 from hakeeper.config.lvs_model import Checker, RealServer, VirtualServer
 from hakeeper.config.model import (
     Config,
+    GlobalDefs,
     TrackFile,
     TrackInterface,
     TrackProcess,
@@ -72,15 +73,28 @@ T = TypeVar("T")
 N = TypeVar("N", bound=_Named)
 
 
+# global_defs keys an instance cannot take live: its sockets join the multicast group at start.
+# Every other key is either folded into each instance by the reader (vrrp_version, garp
+# defaults, vrrp_strict: the instance's own fields then say whether it restarts) or taken live
+# by a running instance (receive checks) or not VRRP's at all (notify, SMTP, SNMP, D-Bus, LVS).
+RESTART_GLOBALS = ("vrrp_mcast_group4", "vrrp_mcast_group6")
+
+
+def globals_restart(old: GlobalDefs, new: GlobalDefs) -> bool:
+    """Does this global_defs change restart every instance?"""
+    return any(getattr(old, f) != getattr(new, f) for f in RESTART_GLOBALS)
+
+
 def config_changes(old: Config, new: Config) -> list[str]:
     """What reloading `new` over a daemon running `old` changes, one line per change, in a
     stable order (global_defs, trackers, instances, sync groups, then LVS); [] when nothing
     does."""
-    gdefs_changed = old.global_defs != new.global_defs
+    gdefs_changed = globals_restart(old.global_defs, new.global_defs)
     kept = {i.name for i in old.vrrp_instances} & {i.name for i in new.vrrp_instances}
     out: list[str] = []
-    note = f" ({RESTART_ALL})" if kept else ""
-    out += [f"global_defs: {text}{note}" for _, text in _changes(old.global_defs, new.global_defs)]
+    for field, text in _changes(old.global_defs, new.global_defs):
+        restart = kept and field in RESTART_GLOBALS
+        out.append(f"global_defs: {text}" + (f" ({RESTART_ALL})" if restart else ""))
     out += _named_lines("vrrp_script", old.vrrp_scripts, new.vrrp_scripts)
     out += _named_lines("vrrp_track_file", old.vrrp_track_files, new.vrrp_track_files)
     out += _named_lines("vrrp_track_process", old.vrrp_track_processes, new.vrrp_track_processes)

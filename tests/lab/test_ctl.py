@@ -111,3 +111,21 @@ def test_reload_check_and_a_bad_reload_keep_the_running_config(lab: Lab, bus: Pr
     assert good.returncode == 0, good.stderr
     assert wait_for(lambda: rows(r1, bus)["VI_A"]["BasePriority"] == 120, within=2)
     assert VIP_A in r1.addresses("eth0")  # a live change: no flap
+
+    # a global_defs change no VRRP socket depends on (router_id) restarts nothing
+    before = rows(r1, bus)["VI_A"]["LastTransition"]
+    path.write_text(
+        keepalived_conf(
+            vrrp_instance("VI_A", vrid=51, priority=120, vips=[f"{VIP_A}/24"]),
+            vrrp_instance("VI_B", vrid=52, priority=150, vips=[f"{VIP_B}/24"]),
+            router_id="renamed",
+        )
+    )
+    check = ctl(r1, bus, "reload", "--check")
+    assert check.stdout.strip() == "global_defs: router_id lab -> renamed", check.stdout
+    assert ctl(r1, bus, "reload").returncode == 0
+    assert wait_for(lambda: json.loads(ctl(r1, bus, "status", "-o", "json").stdout)[
+        "RouterId"] == "renamed", within=2)  # fmt: skip
+    after = rows(r1, bus)["VI_A"]
+    assert after["State"] == "MASTER" and after["LastTransition"] == before
+    assert VIP_A in r1.addresses("eth0")

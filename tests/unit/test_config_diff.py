@@ -194,23 +194,41 @@ def test_a_live_member_change_keeps_the_group() -> None:
 # ---------------------------------------------------------------- global_defs and trackers
 
 
-def test_global_defs_change_restarts_every_instance() -> None:
-    """daemon._apply stops and starts every instance when global_defs differ."""
+def test_global_defs_change_restarts_instances_only_for_the_multicast_groups() -> None:
+    """Most global_defs keys are folded into the instances or taken live; only a new
+    multicast group makes every instance leave and rejoin (its sockets join at start)."""
     old = conf(instance(), global_defs="    router_id a\n")
     new = conf(instance(), global_defs="    router_id b\n    vrrp_garp_interval 0.01\n")
     assert config_changes(old, new) == [
-        "global_defs: router_id a -> b (restart of every instance)",
-        "global_defs: vrrp_garp_interval 0 -> 0.01 (restart of every instance)",
+        "global_defs: router_id a -> b",
+        "global_defs: vrrp_garp_interval 0 -> 0.01",
+    ]
+    moved = conf(instance(), global_defs="    router_id a\n    vrrp_mcast_group4 224.0.0.19\n")
+    assert config_changes(old, moved) == [
+        "global_defs: vrrp_mcast_group4 224.0.0.18 -> 224.0.0.19 (restart of every instance)",
     ]
 
 
-def test_global_defs_change_makes_a_live_instance_change_a_restart() -> None:
+def test_a_multicast_group_change_makes_a_live_instance_change_a_restart() -> None:
     old = conf(instance(), global_defs="    router_id a\n")
-    new = conf(instance(body="    priority 120\n"), global_defs="    router_id b\n")
+    new = conf(
+        instance(body="    priority 120\n"),
+        global_defs="    router_id a\n    vrrp_mcast_group4 224.0.0.19\n",
+    )
     assert config_changes(old, new) == [
-        "global_defs: router_id a -> b (restart of every instance)",
+        "global_defs: vrrp_mcast_group4 224.0.0.18 -> 224.0.0.19 (restart of every instance)",
         "vrrp_instance VI_1: priority 100 -> 120 (restart: global_defs changed)",
     ]
+
+
+def test_a_global_key_folded_into_instances_shows_on_the_instance() -> None:
+    """vrrp_garp_master_delay is every instance's default: the instance line says what a
+    running instance does with it (live)."""
+    old = conf(instance(), global_defs="    router_id a\n")
+    new = conf(instance(), global_defs="    router_id a\n    vrrp_garp_master_delay 2\n")
+    lines = config_changes(old, new)
+    assert lines[0] == "global_defs: vrrp_garp_master_delay 5 -> 2"
+    assert lines[1:] == ["vrrp_instance VI_1: garp_master_delay 5 -> 2 (live)"]
 
 
 def test_global_defs_change_without_running_instances_restarts_nothing() -> None:
