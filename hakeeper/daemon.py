@@ -27,6 +27,8 @@ from hakeeper.net.netlink import Netlink, NetlinkError
 from hakeeper.net.vrrpsock import VrrpSocket
 from hakeeper.notify.notifier import Notifier
 from hakeeper.sdnotify import notify, watchdog_interval
+from hakeeper.snmp.service import SnmpService
+from hakeeper.snmp.service import wanted as snmp_wanted
 from hakeeper.state import Runtime
 from hakeeper.track.tracking import Tracking
 from hakeeper.vrrp.checks import vrid_of
@@ -139,6 +141,7 @@ class Daemon:
         # the command line wins over global_defs' dbus_address; "none" turns D-Bus off
         self.dbus_address = dbus_address or config.global_defs.dbus_address or "system"
         self.dbus: DbusService | None = None
+        self.snmp: SnmpService | None = None  # enable_snmp_* (read at start)
         self.config = config
         self.runtime = Runtime(config_file=config_file)
         self.state_file = state_file
@@ -190,6 +193,7 @@ class Daemon:
                     return 1
             self.dump.write()
             await self._start_dbus()
+            self._start_snmp()
             freeze_heap()
             notify("READY=1\nSTATUS=running")
             self._arm_watchdog()
@@ -231,6 +235,13 @@ class Daemon:
         if started:
             self.dbus = service
 
+    def _start_snmp(self) -> None:
+        gdefs = self.config.global_defs
+        if not snmp_wanted(gdefs):
+            return
+        self.snmp = SnmpService(self.runtime, gdefs, self.netlink.link_index)
+        self.snmp.start()
+
     async def shutdown(self) -> None:
         if self._lvs_starting is not None:
             self._lvs_starting.cancel()
@@ -244,6 +255,8 @@ class Daemon:
             self._stop_runner(runner)  # each sends notify_stop through on_transition
         if self.dbus is not None:
             await self.dbus.stop()  # after the instances: watchers see them go to STOP
+        if self.snmp is not None:
+            await self.snmp.stop()
         await self.notifier.stop()
         self.transport.close()
         self.linkmon.close()

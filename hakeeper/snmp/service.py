@@ -1,0 +1,179 @@
+"""The daemon's SNMP door: the MIB views it serves, the AgentX subagent that serves them to
+snmpd, and the notifications that follow the model's events.
+
+keepalived's switches decide what is served: `enable_snmp_vrrp` / `enable_snmp_checker`
+(hakeeper's own MIB, which holds both the VRRP and the LVS side), `enable_snmp_rfcv2` (VRRP-MIB,
+RFC 2787), `enable_snmp_rfcv3` (VRRPV3-MIB, RFC 6527), `enable_traps`, `snmp_socket` (default
+`unix:/var/agentx/master`). Views read the runtime model; nothing here keeps its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from hakeeper.config.model import GlobalDefs
+from hakeeper.snmp.agentx import Registration, Subagent
+from hakeeper.snmp.agentx.pdu import END_OF_MIB_VIEW, NO_SUCH_OBJECT, EndOfMibView, Error, Value
+from hakeeper.snmp.agentx.session import MibView
+from hakeeper.snmp.vrrp_mibs import VrrpMibs
+from hakeeper.state import Event, Runtime
+
+log = logging.getLogger("hakeeper.snmp")
+
+Oid = tuple[int, ...]
+IFINDEX_MAX_AGE = 5.0  # seconds an interface's ifIndex is trusted (a link may be re-created)
+
+
+class Notifying(Protocol):
+    def notifications_for(self, event: Event) -> list[tuple[Oid, list[Any]]]: ...
+
+
+def wanted(gdefs: GlobalDefs) -> bool:
+    """Does this config ask for SNMP at all?"""
+    return any(
+        (
+            gdefs.enable_snmp_vrrp,
+            gdefs.enable_snmp_checker,
+            gdefs.enable_snmp_rfcv2,
+            gdefs.enable_snmp_rfcv3,
+        )
+    )
+
+
+class Views:
+    """Several MIB views, each under its own registered subtrees, as one MibView."""
+
+    def __init__(self, parts: Sequence[tuple[MibView, Sequence[Registration]]]) -> None:
+        owned = sorted((reg.subtree, view) for view, regs in parts for reg in regs)
+        self._roots = [root for root, _ in owned]
+        self._views = [view for _, view in owned]
+        self.registrations = [Registration(root) for root in self._roots]
+
+    def _owner(self, oid: Oid) -> MibView | None:
+        i = bisect.bisect_right(self._roots, oid) - 1
+        if i >= 0 and oid[: len(self._roots[i])] == self._roots[i]:
+            return self._views[i]
+        return None
+
+    def get(self, oid: Oid) -> Value:
+        view = self._owner(oid)
+        return view.get(oid) if view is not None else NO_SUCH_OBJECT
+
+    def next(self, oid: Oid, include: bool, end: Oid) -> tuple[Oid, Value] | EndOfMibView:
+        for root, view in zip(self._roots, self._views, strict=True):
+            if end and root >= end:
+                break
+            if oid[: len(root)] != root and oid > root:
+                continue  # this subtree lies wholly before the start
+            start, inc = (oid, include) if oid >= root else (root, True)
+            found = view.next(start, inc, end)
+            if not isinstance(found, EndOfMibView):
+                return found
+        return END_OF_MIB_VIEW
+
+    def test_set(self, tx: int, oid: Oid, value: Value) -> int:
+        view = self._owner(oid)
+        return view.test_set(tx, oid, value) if view is not None else Error.NOT_WRITABLE
+
+    def commit_set(self, tx: int, oid: Oid, value: Value) -> int:
+        view = self._owner(oid)
+        return view.commit_set(tx, oid, value) if view is not None else Error.COMMIT_FAILED
+
+    def undo_set(self, tx: int, oid: Oid, value: Value) -> int:
+        view = self._owner(oid)
+        return view.undo_set(tx, oid, value) if view is not None else Error.UNDO_FAILED
+
+    def cleanup_set(self, tx: int) -> None:
+        for view in dict.fromkeys(self._views):
+            view.cleanup_set(tx)
+
+
+class IfIndexCache:
+    """Interface name -> ifIndex, asked of the kernel at most every few seconds per name
+    (a walk of a thousand rows must not cost a thousand netlink round trips)."""
+
+    def __init__(self, lookup: Callable[[str], int], clock: Callable[[], float] = time.monotonic):
+        self.lookup, self.clock = lookup, clock
+        self._known: dict[str, tuple[float, int | None]] = {}
+
+    def __call__(self, name: str) -> int | None:
+        now = self.clock()
+        hit = self._known.get(name)
+        if hit is not None and now - hit[0] < IFINDEX_MAX_AGE:
+            return hit[1]
+        try:
+            index: int | None = self.lookup(name)
+        except Exception:  # gone, or not there yet: no row for it now
+            index = None
+        self._known[name] = (now, index)
+        return index
+
+
+class SnmpService:
+    def __init__(
+        self,
+        runtime: Runtime,
+        gdefs: GlobalDefs,
+        ifindex: Callable[[str], int],
+        own_mib: Any | None = None,
+    ) -> None:
+        """`own_mib`: hakeeper's own MIB view (HAKEEPER-MIB) when enable_snmp_vrrp/checker."""
+        self.runtime = runtime
+        self.traps = gdefs.enable_traps
+        parts: list[tuple[MibView, Sequence[Registration]]] = []
+        self.notifiers: list[Notifying] = []
+        if own_mib is not None:
+            parts.append((own_mib, own_mib.registrations()))
+            self.notifiers.append(own_mib)
+        self.vrrp: VrrpMibs | None = None
+        if gdefs.enable_snmp_rfcv2 or gdefs.enable_snmp_rfcv3:
+            self.vrrp = VrrpMibs(
+                runtime,
+                IfIndexCache(ifindex),
+                notifications_enabled=lambda: self.traps,
+                rfc6527=gdefs.enable_snmp_rfcv3,
+                rfc2787=gdefs.enable_snmp_rfcv2,
+            )
+            parts.append((self.vrrp, self.vrrp.registrations()))
+        self.views = Views(parts)
+        self.subagent = Subagent(
+            self.views,
+            self.views.registrations,
+            address=gdefs.snmp_socket or "unix:/var/agentx/master",
+            description="hakeeper",
+        )
+        self._task: asyncio.Task[None] | None = None
+        runtime.subscribe(self._on_event)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.subagent.run(), name="agentx")
+        log.info("SNMP: AgentX subagent for %s", self.subagent.address)
+
+    async def stop(self) -> None:
+        self.subagent.close()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 2.0)
+
+    def _on_event(self, event: Event) -> None:
+        if not self.traps:
+            return
+        out: list[tuple[Oid, list[Any]]] = []
+        for notifier in self.notifiers:
+            out += notifier.notifications_for(event)
+        if self.vrrp is not None and event.kind == "instance" and "state" in event.changed:
+            view = self.runtime.instances.get(event.name)
+            if view is not None and view.state == "MASTER":
+                for made in (self.vrrp.v3_new_master(event.name),
+                             self.vrrp.v2_new_master(event.name)):  # fmt: skip
+                    if made is not None:
+                        out.append(made)
+        for trap_oid, varbinds in out:
+            if self.subagent.notify(trap_oid, varbinds):
+                self.runtime.count("snmp_notifications")

@@ -1,0 +1,86 @@
+"""hakeeper as an AgentX subagent of a real snmpd: the VRRPV3-MIB answers what the kernel shows,
+follows a failover, and a new master is announced by a notification through snmpd."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyasn1.codec.ber import encoder
+from pyasn1.type.univ import ObjectIdentifier
+
+from hakeeper.snmp.vrrp_mibs import V3_NEW_MASTER, V3_OPER_ENTRY, V3_OPER_PRIORITY, V3_OPER_STATUS
+from tests.lab.configs import keepalived_conf, vrrp_instance
+from tests.lab.daemons import start_daemon, wait_for
+from tests.lab.lab import Lab
+from tests.unit.test_agentx_snmpd import Snmpd
+
+pytestmark = pytest.mark.lab
+
+VIP = "198.18.0.100"
+MASTER, INITIALIZE = 3, 1  # vrrpv3OperationsStatus (RFC 6527)
+
+
+@pytest.fixture
+def trap_sink() -> Iterator[socket.socket]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.2)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def snmpd(tmp_path: Path, trap_sink: socket.socket) -> Iterator[Snmpd]:
+    master = Snmpd(tmp_path, trap_sink.getsockname()[1])
+    master.start()
+    try:
+        yield master
+    finally:
+        master.stop()
+
+
+def column(snmpd: Snmpd, col: int) -> list[int]:
+    oid = ".".join(map(str, (*V3_OPER_ENTRY, col)))
+    out = snmpd.cli("snmpwalk", "-Oqv", oid)
+    return [int(v) for v in out.stdout.split()] if out.returncode == 0 else []
+
+
+def traps(sink: socket.socket, within: float) -> list[bytes]:
+    got, end = [], time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            got.append(sink.recv(65536))
+        except TimeoutError:
+            continue
+    return got
+
+
+def test_vrrpv3_mib_follows_the_instance_and_announces_a_new_master(
+    lab: Lab, snmpd: Snmpd, trap_sink: socket.socket
+) -> None:
+    r1, r2 = lab.add_nodes("r1", "r2")
+    extra = f"    enable_snmp_rfcv3\n    enable_traps\n    snmp_socket unix:{snmpd.socket}\n"
+    d1 = start_daemon(
+        r1, "hakeeper", keepalived_conf(vrrp_instance(priority=150), global_extra=extra), ".conf"
+    )
+    start_daemon(r2, "hakeeper", keepalived_conf(vrrp_instance(priority=100)), ".conf")
+    assert r1.wait_vip(VIP, within=5), d1.log_text()
+    assert wait_for(lambda: column(snmpd, V3_OPER_STATUS) == [MASTER], within=10), d1.log_text()
+    assert column(snmpd, V3_OPER_PRIORITY) == [150]
+    new_master = encoder.encode(ObjectIdentifier(V3_NEW_MASTER))
+
+    # r1 loses its link: FAULT is `initialize` in the MIB; r2 holds the VIP
+    lab.cut(r1)
+    assert r2.wait_vip(VIP, within=2)
+    assert wait_for(lambda: column(snmpd, V3_OPER_STATUS) == [INITIALIZE], within=3)
+    traps(trap_sink, 0.3)  # what came before (snmpd's own, the first mastership)
+
+    # the link returns: r1 preempts, the MIB says master and snmpd relays vrrpv3NewMaster
+    lab.restore(r1)
+    assert r1.wait_vip(VIP, within=3)
+    assert wait_for(lambda: column(snmpd, V3_OPER_STATUS) == [MASTER], within=3)
+    assert any(new_master in packet for packet in traps(trap_sink, 2.0)), d1.log_text()
