@@ -27,6 +27,7 @@ from hakeeper.net.netlink import Netlink, NetlinkError
 from hakeeper.net.vrrpsock import VrrpSocket
 from hakeeper.notify.notifier import Notifier
 from hakeeper.sdnotify import notify, watchdog_interval
+from hakeeper.snmp.hakeeper_mib import HakeeperMib
 from hakeeper.snmp.service import SnmpService
 from hakeeper.snmp.service import wanted as snmp_wanted
 from hakeeper.state import Runtime
@@ -142,6 +143,7 @@ class Daemon:
         self.dbus_address = dbus_address or config.global_defs.dbus_address or "system"
         self.dbus: DbusService | None = None
         self.snmp: SnmpService | None = None  # enable_snmp_* (read at start)
+        self.control = Control(self)  # the one door for operator orders (D-Bus, SNMP Set)
         self.config = config
         self.runtime = Runtime(config_file=config_file)
         self.state_file = state_file
@@ -219,7 +221,7 @@ class Daemon:
         if self.dbus_address == "none":
             log.info("D-Bus is off (--dbus-address none)")
             return
-        control = Control(self)
+        control = self.control
         providers: list[Provider] = [HakeeperObjects(self.runtime, control)]
         if self.config.global_defs.enable_dbus:
             # keepalived writes /tmp/keepalived.stats; ours sits beside the state file
@@ -239,7 +241,10 @@ class Daemon:
         gdefs = self.config.global_defs
         if not snmp_wanted(gdefs):
             return
-        self.snmp = SnmpService(self.runtime, gdefs, self.netlink.link_index)
+        own = None
+        if gdefs.enable_snmp_vrrp or gdefs.enable_snmp_checker:
+            own = HakeeperMib(self.runtime, self.control)  # VRRP and LVS in one MIB
+        self.snmp = SnmpService(self.runtime, gdefs, self.netlink.link_index, own_mib=own)
         self.snmp.start()
 
     async def shutdown(self) -> None:

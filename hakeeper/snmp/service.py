@@ -27,6 +27,7 @@ from hakeeper.state import Event, Runtime
 log = logging.getLogger("hakeeper.snmp")
 
 Oid = tuple[int, ...]
+COUNTERS_INTERVAL = 5.0  # seconds between copies of the subagent's counters into the model
 IFINDEX_MAX_AGE = 5.0  # seconds an interface's ifIndex is trusted (a link may be re-created)
 
 
@@ -149,14 +150,28 @@ class SnmpService:
             description="hakeeper",
         )
         self._task: asyncio.Task[None] | None = None
+        self._counting: asyncio.Task[None] | None = None
         runtime.subscribe(self._on_event)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.subagent.run(), name="agentx")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self.subagent.run(), name="agentx")
+        self._counting = loop.create_task(self._count(), name="agentx-counters")
         log.info("SNMP: AgentX subagent for %s", self.subagent.address)
+
+    async def _count(self) -> None:
+        """The subagent's own counters into the model, where the MIB and D-Bus read them."""
+        counters = self.runtime.global_counters
+        while True:
+            st = self.subagent.stats
+            counters["agentx_sessions"] = st.connects
+            counters["agentx_parse_errors"] = st.parse_errors
+            await asyncio.sleep(COUNTERS_INTERVAL)
 
     async def stop(self) -> None:
         self.subagent.close()
+        if self._counting is not None:
+            self._counting.cancel()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 2.0)

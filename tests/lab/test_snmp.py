@@ -12,6 +12,7 @@ import pytest
 from pyasn1.codec.ber import encoder
 from pyasn1.type.univ import ObjectIdentifier
 
+from hakeeper.snmp.mib import INSTANCE_TABLE, NAME_MAX, name_index
 from hakeeper.snmp.vrrp_mibs import V3_NEW_MASTER, V3_OPER_ENTRY, V3_OPER_PRIORITY, V3_OPER_STATUS
 from tests.lab.configs import keepalived_conf, vrrp_instance
 from tests.lab.daemons import start_daemon, wait_for
@@ -84,3 +85,40 @@ def test_vrrpv3_mib_follows_the_instance_and_announces_a_new_master(
     assert r1.wait_vip(VIP, within=3)
     assert wait_for(lambda: column(snmpd, V3_OPER_STATUS) == [MASTER], within=3)
     assert any(new_master in packet for packet in traps(trap_sink, 2.0)), d1.log_text()
+
+
+def instance_oid(column_name: str, instance: str = "VI_1") -> str:
+    oid = (*INSTANCE_TABLE.column_oid(column_name), *name_index(instance, NAME_MAX))
+    return ".".join(map(str, oid))
+
+
+def test_hakeeper_mib_reads_the_model_and_an_snmpset_moves_the_vip(lab: Lab, snmpd: Snmpd) -> None:
+    """HAKEEPER-MIB through snmpd: the instance row says what the kernel shows; lowering the
+    priority with snmpset (rw community) goes through the control layer and r2 preempts."""
+    r1, r2 = lab.add_nodes("r1", "r2")
+    extra = f"    enable_snmp_vrrp\n    snmp_socket unix:{snmpd.socket}\n"
+    d1 = start_daemon(
+        r1, "hakeeper", keepalived_conf(vrrp_instance(priority=150), global_extra=extra), ".conf"
+    )
+    start_daemon(r2, "hakeeper", keepalived_conf(vrrp_instance(priority=100)), ".conf")
+    assert r1.wait_vip(VIP, within=5), d1.log_text()
+    state, prio = instance_oid("hakeeperInstanceState"), instance_oid("hakeeperInstancePriority")
+    master = INSTANCE_TABLE.column("hakeeperInstanceState").number("MASTER")
+    backup = INSTANCE_TABLE.column("hakeeperInstanceState").number("BACKUP")
+
+    def get(oid: str) -> int | None:
+        out = snmpd.cli("snmpget", "-Oqv", oid)
+        return int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.strip() else None
+
+    assert wait_for(lambda: get(state) == master, within=10), d1.log_text()
+    assert get(prio) == 150
+    # a read-only community may not write; the rw one may, as the snmpd policy says
+    override = instance_oid("hakeeperInstancePriorityOverride")
+    assert snmpd.cli("snmpset", override, "u", "50").returncode != 0
+    done = snmpd.cli("snmpset", override, "u", "50", community="private")
+    assert done.returncode == 0, done.stderr
+    assert r2.wait_vip(VIP, within=2) and r1.wait_no_vip(VIP, within=2)
+    assert wait_for(lambda: get(state) == backup and get(prio) == 50, within=2)
+    # 0 resets to the configured priority: r1 preempts back
+    assert snmpd.cli("snmpset", override, "u", "0", community="private").returncode == 0
+    assert r1.wait_vip(VIP, within=3)
