@@ -28,7 +28,7 @@ from hakeeper.net.vrrpsock import VrrpSocket
 from hakeeper.notify.notifier import Notifier
 from hakeeper.sdnotify import notify, watchdog_interval
 from hakeeper.snmp.hakeeper_mib import HakeeperMib
-from hakeeper.snmp.service import SnmpService
+from hakeeper.snmp.service import SnmpService, own_mib_wanted
 from hakeeper.snmp.service import wanted as snmp_wanted
 from hakeeper.state import Runtime
 from hakeeper.track.tracking import Tracking
@@ -195,7 +195,7 @@ class Daemon:
                     return 1
             self.dump.write()
             await self._start_dbus()
-            self._start_snmp()
+            await self._start_snmp()
             freeze_heap()
             notify("READY=1\nSTATUS=running")
             self._arm_watchdog()
@@ -237,15 +237,20 @@ class Daemon:
         if started:
             self.dbus = service
 
-    def _start_snmp(self) -> None:
+    async def _start_snmp(self) -> None:
         gdefs = self.config.global_defs
         if not snmp_wanted(gdefs):
             return
         own = None
-        if gdefs.enable_snmp_vrrp or gdefs.enable_snmp_checker:
+        if own_mib_wanted(gdefs):
             own = HakeeperMib(self.runtime, self.control)  # VRRP and LVS in one MIB
-        self.snmp = SnmpService(self.runtime, gdefs, self.netlink.link_index, own_mib=own)
-        self.snmp.start()
+        try:
+            snmp = SnmpService(self.runtime, gdefs, self.netlink.link_index, own_mib=own)
+            await snmp.start()
+        except (OSError, ValueError) as e:
+            log.error("SNMP is off: %s", e)  # VRRP goes on without it
+            return
+        self.snmp = snmp
 
     async def shutdown(self) -> None:
         if self._lvs_starting is not None:

@@ -20,6 +20,10 @@ from hakeeper.config.model import (
     IPAddress,
     Notify,
     Origin,
+    SnmpAgent,
+    SnmpCommunity,
+    SnmpTrapTarget,
+    SnmpUser,
     TrackFile,
     TrackInterface,
     TrackProcess,
@@ -161,6 +165,13 @@ def to_ip(keyword: str, text: str, version: int | None = None) -> IPAddress:
     if version is not None and addr.version != version:
         raise Invalid(f"{keyword} '{text}' is not an IPv{version} address")
     return addr
+
+
+def to_network(keyword: str, text: str) -> None:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise Invalid(f"{keyword} '{text}' is not a network") from None
 
 
 def _int(lo: int, hi: int) -> Parser:
@@ -525,6 +536,78 @@ def _fifo_script(b: Builder, node: Node, f: Fields) -> None:
     f[node.keyword] = _argv(b, node)
 
 
+SNMP_AUTH = ("SHA", "SHA-256", "SHA-512")
+SNMP_KEY_MIN = 8  # RFC 3414: USM passwords of fewer than 8 octets are refused
+
+
+def _snmp_agent(b: Builder, node: Node, f: Fields) -> None:
+    """hakeeper's own block: the embedded SNMP agent (see SnmpAgent)."""
+    listen: list[tuple[str, int]] = []
+    communities: list[SnmpCommunity] = []
+    users: list[SnmpUser] = []
+    targets: list[SnmpTrapTarget] = []
+    for words, origin in _lines(node):
+        try:
+            kind, args = words[0], words[1:]
+            if kind == "listen" and len(args) == 1:
+                listen.append(_host_port("snmp_agent listen", args[0], 161))
+            elif kind == "community" and args:
+                access = args[1] if len(args) > 1 else "ro"
+                if access not in ("ro", "rw", "trap"):
+                    raise Invalid(f"snmp_agent community: access '{access}' is not ro, rw or trap")
+                for net in args[2:]:
+                    to_network("snmp_agent community source", net)
+                communities.append(SnmpCommunity(args[0], access, tuple(args[2:])))
+            elif kind == "user" and len(args) in (5, 6):
+                name, auth, auth_key, priv, priv_key = args[:5]
+                access = args[5] if len(args) == 6 else "ro"
+                if auth not in SNMP_AUTH or priv != "AES":
+                    raise Invalid(f"snmp_agent user {name}: auth must be one of "
+                                  f"{', '.join(SNMP_AUTH)} and priv AES")  # fmt: skip
+                if min(len(auth_key), len(priv_key)) < SNMP_KEY_MIN:
+                    raise Invalid(f"snmp_agent user {name}: keys need {SNMP_KEY_MIN}+ characters")
+                if access not in ("ro", "rw", "none"):
+                    raise Invalid(
+                        f"snmp_agent user {name}: access '{access}' is not ro, rw or none"
+                    )
+                users.append(SnmpUser(name, auth, auth_key, priv, priv_key, access))
+            elif kind == "trap_target" and len(args) == 3 and args[1] in ("community", "user"):
+                host, port = _host_port("snmp_agent trap_target", args[0], 162)
+                who = {args[1]: args[2]}
+                targets.append(SnmpTrapTarget(host, port, **who))
+            else:
+                raise Invalid(
+                    f"snmp_agent: '{' '.join(words)}' is not listen ADDR[:PORT], community NAME "
+                    "[ro|rw|trap] [NET...], user NAME AUTH KEY AES KEY [ro|rw|none] or "
+                    "trap_target HOST[:PORT] community|user NAME"
+                )
+        except Invalid as e:
+            b.error(origin, str(e))
+    known = {u.name for u in users}
+    for t in targets:
+        if t.user is not None and t.user not in known:
+            b.error(node.origin, f"snmp_agent trap_target {t.host}: no user {t.user}")
+    f["snmp_agent"] = SnmpAgent(
+        listen=tuple(listen) or SnmpAgent().listen,
+        communities=tuple(communities),
+        users=tuple(users),
+        trap_targets=tuple(targets),
+        origin=node.origin,
+    )
+
+
+def _host_port(what: str, text: str, default_port: int) -> tuple[str, int]:
+    """`198.18.0.1`, `198.18.0.1:1161`, `[fd00:198:18::1]:1161`, `fd00:198:18::1`."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    return str(to_ip(what, host)), to_int(f"{what} port", port, 1, 65535) if port else default_port
+
+
 def _lvs_backend(b: Builder, node: Node, f: Fields) -> None:
     value = _one(b, node)  # hakeeper's own keyword: which kernel data plane serves LVS
     if value not in ("auto", "ipvs", "nftables"):
@@ -577,6 +660,7 @@ GLOBAL_TABLE: dict[str, Handler] = {
     "enable_snmp_rfcv3": _set("enable_snmp_rfcv3", _flag),
     "enable_traps": _set("enable_traps", _flag),
     "snmp_socket": _set("snmp_socket", _word),
+    "snmp_agent": _snmp_agent,
     "smtp_alert_checker": _set("smtp_alert_checker", _flag),
     "lvs_backend": _lvs_backend,
     "lvs_counters_interval": _set("lvs_counters_interval", _seconds(1, 86400)),

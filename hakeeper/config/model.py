@@ -265,6 +265,45 @@ class VrrpSyncGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class SnmpCommunity:
+    name: str = field(repr=False)
+    access: str = "ro"  # ro | rw | trap (only sends notifications)
+    sources: tuple[str, ...] = ()  # networks it may come from (none: 127.0.0.0/8, ::1)
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpUser:
+    """An SNMPv3 USM user, always authPriv."""
+
+    name: str
+    auth: str  # SHA | SHA-256 | SHA-512
+    auth_key: str = field(repr=False)
+    priv: str = "AES"
+    priv_key: str = field(default="", repr=False)
+    access: str = "ro"  # ro | rw | none (only sends notifications)
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpTrapTarget:
+    host: str
+    port: int = 162
+    community: str | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpAgent:
+    """`snmp_agent { listen ...; community ...; user ...; trap_target ... }`: hakeeper's
+    embedded SNMP agent for hosts without snmpd."""
+
+    listen: tuple[tuple[str, int], ...] = (("127.0.0.1", 161),)
+    communities: tuple[SnmpCommunity, ...] = ()
+    users: tuple[SnmpUser, ...] = ()
+    trap_targets: tuple[SnmpTrapTarget, ...] = ()
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class GlobalDefs:
     router_id: str | None = None
     vrrp_version: int = 2
@@ -303,6 +342,7 @@ class GlobalDefs:
     enable_snmp_rfcv3: bool = False
     enable_traps: bool = False
     snmp_socket: str | None = None
+    snmp_agent: SnmpAgent | None = None  # hakeeper's own: the embedded agent (no snmpd)
     smtp_alert_checker: bool | None = None  # LVS mails: see lvs_model.effective_*_smtp_alert
     lvs_backend: str = "auto"  # hakeeper's own: auto (IPVS if the kernel has it), ipvs, nftables
     # hakeeper's own: how often the data plane's counters are read for the views. Listing a

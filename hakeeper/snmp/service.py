@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from hakeeper.config.model import GlobalDefs
+from hakeeper.config.model import GlobalDefs, SnmpAgent
 from hakeeper.snmp.agentx import Registration, Subagent
 from hakeeper.snmp.agentx.pdu import END_OF_MIB_VIEW, NO_SUCH_OBJECT, EndOfMibView, Error, Value
 from hakeeper.snmp.agentx.session import MibView
+from hakeeper.snmp.embedded import Community, EmbeddedAgent, EmbeddedConfig, TrapTarget, V3User
 from hakeeper.snmp.vrrp_mibs import VrrpMibs
 from hakeeper.state import Event, Runtime
 
@@ -36,7 +37,39 @@ class Notifying(Protocol):
 
 
 def wanted(gdefs: GlobalDefs) -> bool:
-    """Does this config ask for SNMP at all?"""
+    """Does this config ask for SNMP at all (AgentX, or the embedded agent)?"""
+    return agentx_wanted(gdefs) or gdefs.snmp_agent is not None
+
+
+def own_mib_wanted(gdefs: GlobalDefs) -> bool:
+    """HAKEEPER-MIB: with enable_snmp_vrrp/checker, or always for the embedded agent alone."""
+    return gdefs.enable_snmp_vrrp or gdefs.enable_snmp_checker or not agentx_wanted(gdefs)
+
+
+def embedded_config(agent: SnmpAgent) -> EmbeddedConfig:
+    """The config file's snmp_agent block as the embedded agent's config (ValueError if the
+    agent refuses a value the reader let through)."""
+    return EmbeddedConfig(
+        listen=agent.listen,
+        # a `trap` community only names where notifications go: it answers no requests
+        communities=tuple(
+            Community(c.name, c.access, c.sources)  # type: ignore[arg-type]
+            for c in agent.communities
+            if c.access != "trap"
+        ),
+        users=tuple(
+            V3User(u.name, u.auth_key, u.priv_key, u.auth, u.priv, u.access)  # type: ignore[arg-type]
+            for u in agent.users
+        ),
+        trap_targets=tuple(
+            TrapTarget(t.host, t.port, community=t.community, user=t.user)
+            for t in agent.trap_targets
+        ),
+    )
+
+
+def agentx_wanted(gdefs: GlobalDefs) -> bool:
+    """keepalived's switches: serve these MIBs to snmpd over AgentX."""
     return any(
         (
             gdefs.enable_snmp_vrrp,
@@ -133,43 +166,66 @@ class SnmpService:
             parts.append((own_mib, own_mib.registrations()))
             self.notifiers.append(own_mib)
         self.vrrp: VrrpMibs | None = None
-        if gdefs.enable_snmp_rfcv2 or gdefs.enable_snmp_rfcv3:
+        # the embedded agent alone serves every MIB; with snmpd, keepalived's switches decide
+        alone = not agentx_wanted(gdefs)
+        rfcv2, rfcv3 = gdefs.enable_snmp_rfcv2 or alone, gdefs.enable_snmp_rfcv3 or alone
+        if rfcv2 or rfcv3:
             self.vrrp = VrrpMibs(
                 runtime,
                 IfIndexCache(ifindex),
                 notifications_enabled=lambda: self.traps,
-                rfc6527=gdefs.enable_snmp_rfcv3,
-                rfc2787=gdefs.enable_snmp_rfcv2,
+                rfc6527=rfcv3,
+                rfc2787=rfcv2,
             )
             parts.append((self.vrrp, self.vrrp.registrations()))
         self.views = Views(parts)
-        self.subagent = Subagent(
-            self.views,
-            self.views.registrations,
-            address=gdefs.snmp_socket or "unix:/var/agentx/master",
-            description="hakeeper",
-        )
+        self.subagent: Subagent | None = None
+        if agentx_wanted(gdefs):
+            self.subagent = Subagent(
+                self.views,
+                self.views.registrations,
+                address=gdefs.snmp_socket or "unix:/var/agentx/master",
+                description="hakeeper",
+            )
+        self.embedded: EmbeddedAgent | None = None
+        if gdefs.snmp_agent is not None:
+            self.embedded = EmbeddedAgent(self.views, embedded_config(gdefs.snmp_agent))
+        self._sending: set[asyncio.Task[int]] = set()
         self._task: asyncio.Task[None] | None = None
         self._counting: asyncio.Task[None] | None = None
         runtime.subscribe(self._on_event)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the AgentX subagent (it connects and reconnects by itself) and bind the
+        embedded agent (OSError naming the address if it cannot)."""
         loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self.subagent.run(), name="agentx")
-        self._counting = loop.create_task(self._count(), name="agentx-counters")
-        log.info("SNMP: AgentX subagent for %s", self.subagent.address)
+        if self.subagent is not None:
+            self._task = loop.create_task(self.subagent.run(), name="agentx")
+            self._counting = loop.create_task(self._count(), name="agentx-counters")
+            log.info("SNMP: AgentX subagent for %s", self.subagent.address)
+        if self.embedded is not None:
+            try:
+                await self.embedded.start()
+            except BaseException:
+                await self.stop()
+                raise
+            where = ", ".join(f"{a}:{p}" for a, p in self.embedded.addresses)
+            log.info("SNMP: embedded agent on %s", where)
 
     async def _count(self) -> None:
         """The subagent's own counters into the model, where the MIB and D-Bus read them."""
         counters = self.runtime.global_counters
-        while True:
+        while self.subagent is not None:
             st = self.subagent.stats
             counters["agentx_sessions"] = st.connects
             counters["agentx_parse_errors"] = st.parse_errors
             await asyncio.sleep(COUNTERS_INTERVAL)
 
     async def stop(self) -> None:
-        self.subagent.close()
+        if self.subagent is not None:
+            self.subagent.close()
+        if self.embedded is not None:
+            await self.embedded.stop()
         if self._counting is not None:
             self._counting.cancel()
         if self._task is not None:
@@ -190,5 +246,16 @@ class SnmpService:
                     if made is not None:
                         out.append(made)
         for trap_oid, varbinds in out:
-            if self.subagent.notify(trap_oid, varbinds):
+            if self.subagent is not None and self.subagent.notify(trap_oid, varbinds):
                 self.runtime.count("snmp_notifications")
+            if self.embedded is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self.embedded.notify(trap_oid, varbinds)
+                )
+                self._sending.add(task)
+                task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[int]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is None and task.result():
+            self.runtime.count("snmp_notifications")

@@ -3,7 +3,10 @@ follows a failover, and a new master is announced by a notification through snmp
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from pyasn1.codec.ber import encoder
 from pyasn1.type.univ import ObjectIdentifier
 
-from hakeeper.snmp.mib import INSTANCE_TABLE, NAME_MAX, name_index
+from hakeeper.snmp.mib import INSTANCE_STATE_CHANGE, INSTANCE_TABLE, NAME_MAX, name_index
 from hakeeper.snmp.vrrp_mibs import V3_NEW_MASTER, V3_OPER_ENTRY, V3_OPER_PRIORITY, V3_OPER_STATUS
 from tests.lab.configs import keepalived_conf, vrrp_instance
 from tests.lab.daemons import start_daemon, wait_for
@@ -122,3 +125,54 @@ def test_hakeeper_mib_reads_the_model_and_an_snmpset_moves_the_vip(lab: Lab, snm
     # 0 resets to the configured priority: r1 preempts back
     assert snmpd.cli("snmpset", override, "u", "0", community="private").returncode == 0
     assert r1.wait_vip(VIP, within=3)
+
+
+def test_embedded_agent_answers_v2c_and_v3_and_sends_traps(lab: Lab, tmp_path: Path) -> None:
+    """No snmpd: hakeeper's own agent on r1's address answers a monitoring host (r2's
+    namespace) over v2c and v3 authPriv, refuses a wrong community, and sends
+    hakeeperInstanceStateChange to that host's snmptrapd when the instance changes state."""
+    r1, r2 = lab.add_nodes("r1", "r2")
+    trapd_log = tmp_path / "traps.log"
+    (tmp_path / "trapd").mkdir()
+    conf = tmp_path / "snmptrapd.conf"
+    conf.write_text("authCommunity log traps\n")
+    trapd = r2.popen(
+        ["snmptrapd", "-f", "-On", "-C", "-c", str(conf), "-Lf", str(trapd_log),
+         "-F", r"TRAP %P: %v\n", f"udp:{r2.ipv4}:1162"],
+        env={**os.environ, "SNMP_PERSISTENT_DIR": str(tmp_path / "trapd"), "MIBS": ""},
+    )  # fmt: skip
+    assert wait_for(lambda: trapd_log.exists() and "NET-SNMP" in trapd_log.read_text(), 5)
+    block = (
+        "    snmp_agent {\n"
+        f"        listen {r1.ipv4}:1161\n"
+        f"        community monitor ro {r2.ipv4}/32\n"
+        "        user ops SHA-256 ops-auth-key AES ops-priv-key ro\n"
+        f"        trap_target {r2.ipv4}:1162 community traps\n"
+        "    }\n    enable_traps\n"
+    )
+    d1 = start_daemon(
+        r1, "hakeeper", keepalived_conf(vrrp_instance(priority=150), global_extra=block), ".conf"
+    )
+    assert r1.wait_vip(VIP, within=5), d1.log_text()
+    state = instance_oid("hakeeperInstanceState")
+    env = {**os.environ, "MIBS": "", "SNMPCONFPATH": str(tmp_path)}
+    target = f"{r1.ipv4}:1161"
+
+    def query(*auth: str) -> subprocess.CompletedProcess[str]:
+        argv = ["snmpget", *auth, "-On", "-Oqv", "-t", "1", "-r", "0", target, state]
+        return r2.run(argv, check=False, env=env)
+
+    master = str(INSTANCE_TABLE.column("hakeeperInstanceState").number("MASTER"))
+    assert wait_for(lambda: query("-v2c", "-c", "monitor").stdout.strip() == master, 5)
+    v3 = query("-v3", "-l", "authPriv", "-u", "ops", "-a", "SHA-256", "-A", "ops-auth-key",
+               "-x", "AES", "-X", "ops-priv-key")  # fmt: skip
+    assert v3.returncode == 0 and v3.stdout.strip() == master, v3.stderr
+    assert query("-v2c", "-c", "wrong").returncode != 0  # no answer: a timeout
+
+    # r2 comes up with a higher priority: r1 goes BACKUP and tells the monitoring host
+    start_daemon(r2, "hakeeper", keepalived_conf(vrrp_instance(priority=200)), ".conf")
+    assert r2.wait_vip(VIP, within=3)
+    change = ".".join(map(str, INSTANCE_STATE_CHANGE.oid))
+    assert wait_for(lambda: change in trapd_log.read_text(), within=5), trapd_log.read_text()
+    assert "community traps" in trapd_log.read_text()
+    os.kill(trapd.pid, signal.SIGTERM)
