@@ -27,6 +27,7 @@ from hakeeper.config.model import (
     Config,
     GlobalDefs,
     Notify,
+    SnmpAgent,
     TrackInterface,
     VirtualAddress,
     VirtualRoute,
@@ -132,8 +133,28 @@ def _global(g: GlobalDefs) -> dict[str, Any]:
         if f.name == "lvs_flush_on_stop":  # a bare keyword is the full flush
             out[f.name] = True if value == "full" else value
             continue
+        if f.name == "snmp_agent":
+            out[f.name] = _snmp_agent(value)
+            continue
         out[f.name] = list(value) if isinstance(value, tuple) else _scalar(value)
     return out
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _snmp_agent(a: SnmpAgent) -> list[str]:
+    """The `snmp_agent { }` block, one line per item as the reader takes them."""
+    lines = [_line("listen", _host_port(h, p)) for h, p in a.listen]
+    lines += [_line("community", c.name, c.access, *c.sources) for c in a.communities]
+    lines += [
+        _line("user", u.name, u.auth, u.auth_key, u.priv, u.priv_key, u.access) for u in a.users
+    ]
+    for t in a.trap_targets:
+        who = ("community", t.community) if t.community is not None else ("user", t.user)
+        lines.append(_line("trap_target", _host_port(t.host, t.port), *who))
+    return lines
 
 
 def _script(s: VrrpScript) -> dict[str, Any]:
