@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Mapping
 
+from hakeeper.snmp.agentx import pdu as p
 from hakeeper.snmp.agentx.pdu import (
     END_OF_MIB_VIEW,
     NO_SUCH_INSTANCE,
@@ -79,3 +80,29 @@ class DictView:
     def cleanup_set(self, tx: int) -> None:
         self.calls.append(("cleanup", tx, ()))
         self._saved.pop(tx, None)
+
+
+def sample_view(root: Oid) -> DictView:
+    """Every value type once under `root`, and a little writable table (priority per
+    instance)."""
+    return DictView(
+        {
+            (*root, 1, 0): p.OctetString(b"hakeeper"),
+            (*root, 2, 0): p.Integer(-5),
+            (*root, 3, 0): p.ObjectIdentifier((1, 3, 6, 1, 4, 1)),
+            (*root, 4, 0): p.IpAddress(bytes([192, 0, 2, 7])),
+            (*root, 5, 0): p.Counter32(4000000000),
+            (*root, 6, 0): p.Gauge32(42),
+            (*root, 7, 0): p.TimeTicks(12345),
+            (*root, 8, 0): p.Opaque(b"\x01\x02"),
+            (*root, 9, 0): p.Counter64(2**40 + 1),
+            (*root, 10, 1, 1): p.Integer(100),
+            (*root, 10, 1, 2): p.Integer(200),
+            (*root, 10, 2, 1): p.OctetString(b"VI_1"),
+            (*root, 10, 2, 2): p.OctetString(b"VI_2"),
+        },
+        writable={
+            (*root, 10, 1, 1): (p.Integer, lambda v: 1 <= v.value <= 254),
+            (*root, 10, 1, 2): (p.Integer, lambda v: 1 <= v.value <= 254),
+        },
+    )

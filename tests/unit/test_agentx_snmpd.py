@@ -23,7 +23,7 @@ import pytest
 from hakeeper.snmp.agentx import pdu as p
 from hakeeper.snmp.agentx.session import Registration
 from hakeeper.snmp.agentx.transport import Subagent
-from tests.unit.agentxhelp import DictView
+from tests.unit.agentxhelp import sample_view
 
 T = TypeVar("T")
 ROOT = (1, 3, 6, 1, 3, 9999)  # experimental(3): ours to play in
@@ -157,30 +157,6 @@ class LoopThread:
         assert not self.thread.is_alive()
 
 
-def make_view() -> DictView:
-    return DictView(
-        {
-            (*ROOT, 1, 0): p.OctetString(b"hakeeper"),
-            (*ROOT, 2, 0): p.Integer(-5),
-            (*ROOT, 3, 0): p.ObjectIdentifier((1, 3, 6, 1, 4, 1)),
-            (*ROOT, 4, 0): p.IpAddress(bytes([192, 0, 2, 7])),
-            (*ROOT, 5, 0): p.Counter32(4000000000),
-            (*ROOT, 6, 0): p.Gauge32(42),
-            (*ROOT, 7, 0): p.TimeTicks(12345),
-            (*ROOT, 8, 0): p.Opaque(b"\x01\x02"),
-            (*ROOT, 9, 0): p.Counter64(2**40 + 1),
-            (*ROOT, 10, 1, 1): p.Integer(100),  # a little table: priority per instance
-            (*ROOT, 10, 1, 2): p.Integer(200),
-            (*ROOT, 10, 2, 1): p.OctetString(b"VI_1"),
-            (*ROOT, 10, 2, 2): p.OctetString(b"VI_2"),
-        },
-        writable={
-            (*ROOT, 10, 1, 1): (p.Integer, lambda v: 1 <= v.value <= 254),
-            (*ROOT, 10, 1, 2): (p.Integer, lambda v: 1 <= v.value <= 254),
-        },
-    )
-
-
 @pytest.fixture
 def trap_sink() -> Iterator[socket.socket]:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -196,7 +172,7 @@ def _lab(tmp: Path, trap_port: int) -> Iterator[tuple[Snmpd, LoopThread]]:
     try:
         snmpd.start()
         agent = Subagent(
-            make_view(),
+            sample_view(ROOT),
             [Registration(ROOT)],
             address=f"unix:{snmpd.socket}",
             subagent_id=ROOT,

@@ -31,7 +31,7 @@ from hakeeper.snmp.embedded import (
     from_pysnmp,
     to_pysnmp,
 )
-from tests.unit.agentxhelp import DictView
+from tests.unit.agentxhelp import DictView, sample_view
 
 T = TypeVar("T")
 ROOT = (1, 3, 6, 1, 3, 5798)
@@ -43,30 +43,6 @@ CAROL = V3User("carol", "carol-auth-256", "carol-priv", auth="SHA-256")  # read-
 DAVE = V3User("dave", "dave-auth", "dave-priv", access="none")  # only for notifications
 V3_ALICE = ("-v3", "-l", "authPriv", "-u", "alice", "-a", "SHA", "-A", "alice-auth", "-x", "AES")
 V3_CAROL = ("-v3", "-l", "authPriv", "-u", "carol", "-a", "SHA-256", "-A", "carol-auth-256")
-
-
-def make_view() -> DictView:
-    return DictView(
-        {
-            (*ROOT, 1, 0): p.OctetString(b"hakeeper"),
-            (*ROOT, 2, 0): p.Integer(-5),
-            (*ROOT, 3, 0): p.ObjectIdentifier((1, 3, 6, 1, 4, 1)),
-            (*ROOT, 4, 0): p.IpAddress(bytes([192, 0, 2, 7])),
-            (*ROOT, 5, 0): p.Counter32(4000000000),
-            (*ROOT, 6, 0): p.Gauge32(42),
-            (*ROOT, 7, 0): p.TimeTicks(12345),
-            (*ROOT, 8, 0): p.Opaque(b"\x01\x02"),
-            (*ROOT, 9, 0): p.Counter64(2**40 + 1),
-            (*ROOT, 10, 1, 1): p.Integer(100),
-            (*ROOT, 10, 1, 2): p.Integer(200),
-            (*ROOT, 10, 2, 1): p.OctetString(b"VI_1"),
-            (*ROOT, 10, 2, 2): p.OctetString(b"VI_2"),
-        },
-        writable={
-            (*ROOT, 10, 1, 1): (p.Integer, lambda v: 1 <= v.value <= 254),
-            (*ROOT, 10, 1, 2): (p.Integer, lambda v: 1 <= v.value <= 254),
-        },
-    )
 
 
 def free_udp_port() -> int:
@@ -160,7 +136,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
         config.setdefault("listen", (("127.0.0.1", 0), ("::1", 0)))
         config.setdefault("communities", (Community("public"), Community("private", access="rw")))
         config.setdefault("users", (ALICE, CAROL, DAVE))
-        agent = Agent(view or make_view(), EmbeddedConfig(**config), tmp_path)
+        agent = Agent(view or sample_view(ROOT), EmbeddedConfig(**config), tmp_path)
         agents.append(agent)
         return agent
 
