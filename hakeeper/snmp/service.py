@@ -161,7 +161,7 @@ class SnmpService:
         ifindex: Callable[[str], int],
         own_mib: Any | None = None,
     ) -> None:
-        """`own_mib`: hakeeper's own MIB view (HAKEEPER-MIB) when enable_snmp_vrrp/checker."""
+        """`own_mib`: HAKEEPER-MIB (see own_mib_wanted), served beside the VRRP MIBs."""
         self.runtime = runtime
         self.traps = gdefs.enable_traps
         parts: list[tuple[MibView, Sequence[Registration]]] = []
