@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from hakeeper.snmp.agentx import pdu as p
-from hakeeper.snmp.agentx.session import Registration
+from hakeeper.snmp.agentx.session import MibView, Registration
 from hakeeper.snmp.agentx.transport import Subagent
 from tests.unit.agentxhelp import sample_view
 
@@ -166,18 +167,21 @@ def trap_sink() -> Iterator[socket.socket]:
     s.close()
 
 
-def _lab(tmp: Path, trap_port: int) -> Iterator[tuple[Snmpd, LoopThread]]:
-    snmpd = Snmpd(tmp, trap_port)
+@contextlib.contextmanager
+def serving(
+    tmp: Path,
+    view: MibView,
+    registrations: Sequence[Registration],
+    trap_port: int | None = None,
+    **subagent: Any,
+) -> Iterator[tuple[Snmpd, LoopThread]]:
+    """A real snmpd in `tmp` and `view` registered with it as a subagent on its own loop
+    thread; both ended (snmpd by PID) whatever happens."""
+    snmpd = Snmpd(tmp, trap_port if trap_port is not None else free_udp_port())
     agent_thread = None
     try:
         snmpd.start()
-        agent = Subagent(
-            sample_view(ROOT),
-            [Registration(ROOT)],
-            address=f"unix:{snmpd.socket}",
-            subagent_id=ROOT,
-            description="hakeeper test subagent",
-        )
+        agent = Subagent(view, registrations, address=f"unix:{snmpd.socket}", **subagent)
         agent_thread = LoopThread(agent)
         wait_for(lambda: agent.ready, what="subagent registration")
         yield snmpd, agent_thread
@@ -185,6 +189,18 @@ def _lab(tmp: Path, trap_port: int) -> Iterator[tuple[Snmpd, LoopThread]]:
         if agent_thread is not None:
             agent_thread.stop()
         snmpd.stop()
+
+
+def _lab(tmp: Path, trap_port: int) -> Iterator[tuple[Snmpd, LoopThread]]:
+    with serving(
+        tmp,
+        sample_view(ROOT),
+        [Registration(ROOT)],
+        trap_port,
+        subagent_id=ROOT,
+        description="hakeeper test subagent",
+    ) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

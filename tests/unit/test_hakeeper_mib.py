@@ -28,7 +28,6 @@ from hakeeper.dbus.objects import (
 from hakeeper.snmp import mib
 from hakeeper.snmp.agentx import pdu as p
 from hakeeper.snmp.agentx.pdu import Error
-from hakeeper.snmp.agentx.transport import Subagent
 from hakeeper.snmp.hakeeper_mib import HakeeperMib, date_and_time
 from hakeeper.state import (
     Event,
@@ -40,7 +39,7 @@ from hakeeper.state import (
 )
 from hakeeper.track.tracking import TrackerView
 from hakeeper.vrrp.stats import InstanceStats
-from tests.unit.test_agentx_snmpd import LoopThread, Snmpd, free_udp_port, wait_for
+from tests.unit.test_agentx_snmpd import Snmpd, serving
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 R = mib.ROOT
@@ -956,24 +955,11 @@ def test_every_notification_type_has_a_maker(rt: Runtime, view: HakeeperMib) -> 
 def served(
     tmp_path: Path, rt: Runtime, control: FakeControl
 ) -> Iterator[tuple[Snmpd, HakeeperMib]]:
-    snmpd = Snmpd(tmp_path, free_udp_port())
-    agent_thread = None
-    try:
-        snmpd.start()
-        view = HakeeperMib(rt, control, clock=lambda: T0)
-        agent = Subagent(
-            view,
-            view.registrations(),
-            address=f"unix:{snmpd.socket}",
-            description="hakeeper HAKEEPER-MIB test",
-        )
-        agent_thread = LoopThread(agent)
-        wait_for(lambda: agent.ready, what="subagent registration")
+    view = HakeeperMib(rt, control, clock=lambda: T0)
+    with serving(
+        tmp_path, view, view.registrations(), description="hakeeper HAKEEPER-MIB test"
+    ) as (snmpd, _):
         yield snmpd, view
-    finally:
-        if agent_thread is not None:
-            agent_thread.stop()
-        snmpd.stop()
 
 
 TI = ".1.3.6.1.3.5798.1.2.1"  # hakeeperInstanceEntry

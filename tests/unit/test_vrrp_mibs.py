@@ -14,10 +14,9 @@ import pytest
 from hakeeper.config.model import VirtualAddress, VrrpInstance
 from hakeeper.snmp import vrrp_mibs as m
 from hakeeper.snmp.agentx import pdu as p
-from hakeeper.snmp.agentx.transport import Subagent
 from hakeeper.state import InstanceState, Runtime
 from hakeeper.vrrp.stats import InstanceStats
-from tests.unit.test_agentx_snmpd import LoopThread, Snmpd, free_udp_port, wait_for
+from tests.unit.test_agentx_snmpd import Snmpd, serving
 
 IFINDEX = {"eth0": 2, "eth1": 3}
 T0 = 1_000_000.0  # the wall clock the model's timestamps use
@@ -416,24 +415,12 @@ def test_notifications(rt: Runtime, view: m.VrrpMibs) -> None:
 
 @pytest.fixture
 def served(tmp_path: Path, rt: Runtime) -> Iterator[tuple[Snmpd, m.VrrpMibs]]:
-    snmpd = Snmpd(tmp_path, free_udp_port())
-    agent_thread = None
-    try:
-        snmpd.start()
-        view = m.VrrpMibs(rt, IFINDEX.get, clock=Wall())
-        agent = Subagent(
-            view,
-            view.registrations(),
-            address=f"unix:{snmpd.socket}",
-            description="hakeeper VRRP MIBs test",
-        )
-        agent_thread = LoopThread(agent)
-        wait_for(lambda: agent.ready, what="subagent registration")
+    view = m.VrrpMibs(rt, IFINDEX.get, clock=Wall())
+    with serving(tmp_path, view, view.registrations(), description="hakeeper VRRP MIBs test") as (
+        snmpd,
+        _,
+    ):
         yield snmpd, view
-    finally:
-        if agent_thread is not None:
-            agent_thread.stop()
-        snmpd.stop()
 
 
 def test_snmpwalk_vrrpv3_operations_table(served: tuple[Snmpd, m.VrrpMibs]) -> None:
