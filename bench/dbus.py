@@ -477,6 +477,43 @@ def end_hammer(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
         return {"error": (err or out).strip()[-300:]}
 
 
+def measured_capture(
+    c: Node, src: str, seconds: float, pids: dict[str, list[int]], go: Callable[[], None]
+) -> tuple[Capture | None, dict[str, float], float]:
+    """Capture `src`'s adverts on C for `seconds`, calling `go()` once the capture listens
+    (a client starts its load then); returns the capture, the CPU % of a core of each group
+    of `pids` over the window, and how busy the host was (% of all CPUs)."""
+    started = threading.Event()
+    box: dict[str, Any] = {}
+
+    def cap() -> None:
+        try:
+            box["cap"] = capture(c, src, seconds, started)
+        except BaseException as e:  # re-raised below
+            box["err"] = e
+            started.set()
+
+    th = threading.Thread(target=cap, daemon=True)
+    th.start()
+    started.wait(15)
+    go()
+    before = {k: proc_times(v) for k, v in pids.items()}
+    h0, w0 = host_busy(), time.monotonic()
+    th.join(seconds + 30)
+    after = {k: proc_times(v) for k, v in pids.items()}
+    h1, elapsed = host_busy(), time.monotonic() - w0
+    if "err" in box:
+        raise box["err"]
+    cpu = {
+        k: sum(after[k][p][0] - before[k][p][0] for p in before[k] if p in after[k])
+        / CLK_TCK / elapsed * 100
+        for k in pids
+    }  # fmt: skip
+    host = (h1[0] - h0[0]) / max(1, h1[1] - h0[1]) * 100
+    cp = box.get("cap")
+    return (cp if isinstance(cp, Capture) else None), cpu, host
+
+
 def spacing_run(
     label: str, member: str | None, d: Daemon, bus: PrivateBus, m: Node, c: Node,
     args: argparse.Namespace,
@@ -489,39 +526,16 @@ def spacing_run(
         pids = {"daemon": tree(d.proc.pid), "bus": [bus.proc.pid]}
         if hammer is not None:
             pids["client"] = [hammer.pid]
-        started = threading.Event()
-        box: dict[str, Any] = {}
 
-        def cap() -> None:
-            try:
-                box["cap"] = capture(c, m.ipv4, args.seconds, started)
-            except BaseException as e:  # re-raised below
-                box["err"] = e
-                started.set()
+        def go() -> None:
+            if hammer is not None and hammer.stdin is not None:
+                hammer.stdin.write("go\n")
+                hammer.stdin.flush()  # communicate() closes it
 
-        th = threading.Thread(target=cap, daemon=True)
-        th.start()
-        started.wait(15)
-        if hammer is not None and hammer.stdin is not None:
-            hammer.stdin.write("go\n")
-            hammer.stdin.flush()  # communicate() closes it
-        before = {k: proc_times(v) for k, v in pids.items()}
-        h0, w0 = host_busy(), time.monotonic()
-        th.join(args.seconds + 30)
-        after = {k: proc_times(v) for k, v in pids.items()}
-        h1, elapsed = host_busy(), time.monotonic() - w0
-        if "err" in box:
-            raise box["err"]
-        cpu = {
-            k: sum(after[k][p][0] - before[k][p][0] for p in before[k] if p in after[k])
-            / CLK_TCK / elapsed * 100
-            for k in pids
-        }  # fmt: skip
+        cp, cpu, res.host = measured_capture(c, m.ipv4, args.seconds, pids, go)
         res.daemon_cpu, res.bus_cpu = cpu["daemon"], cpu["bus"]
         res.client_cpu = cpu.get("client")
-        res.host = (h1[0] - h0[0]) / max(1, h1[1] - h0[1]) * 100
-        cp = box.get("cap")
-        if not isinstance(cp, Capture):
+        if cp is None:
             res.notes.append("capture did not finish")
         else:
             res.adverts, res.window, res.dropped = len(cp.times), cp.window, cp.dropped

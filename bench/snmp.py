@@ -48,7 +48,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,13 +59,12 @@ from bench.dbus import (
     PRIORITY,
     TOLERANCE,
     Timing,
-    capture,
     converge,
     layout,
     log_errors,
+    measured_capture,
     pct,
 )
-from bench.jitter import host_busy, proc_times
 from bench.scale import tree
 from hakeeper.snmp.mib import INSTANCE_TABLE, NAME_MAX, name_index
 from hakeeper.snmp.vrrp_mibs import V3_OPER_ENTRY, V3_OPER_STATUS
@@ -322,40 +320,14 @@ def spacing_run(
     loop = WalkLoop(*client, args.seconds, args.loop_walks) if client else None
     assert d.proc is not None and snmpd.proc is not None
     pids = {"daemon": tree(d.proc.pid), "snmpd": [snmpd.proc.pid]}
-    started = threading.Event()
-    box: dict[str, Any] = {}
-
-    def cap() -> None:
-        try:
-            box["cap"] = capture(c, m.ipv4, args.seconds, started)
-        except BaseException as e:  # re-raised below
-            box["err"] = e
-            started.set()
-
-    th = threading.Thread(target=cap, daemon=True)
-    th.start()
-    started.wait(15)
-    if loop is not None:
-        loop.start()
     try:
-        before = {k: proc_times(v) for k, v in pids.items()}
-        h0, w0 = host_busy(), time.monotonic()
-        th.join(args.seconds + 30)
-        after = {k: proc_times(v) for k, v in pids.items()}
-        h1, elapsed = host_busy(), time.monotonic() - w0
+        cp, cpu, res.host = measured_capture(
+            c, m.ipv4, args.seconds, pids, loop.start if loop is not None else lambda: None
+        )
     finally:
         if loop is not None:
             loop.join()
-    if "err" in box:
-        raise box["err"]
-    cpu = {
-        k: sum(after[k][p][0] - before[k][p][0] for p in before[k] if p in after[k])
-        / CLK_TCK / elapsed * 100
-        for k in pids
-    }  # fmt: skip
     res.daemon_cpu, res.snmpd_cpu = cpu["daemon"], cpu["snmpd"]
-    res.host = (h1[0] - h0[0]) / max(1, h1[1] - h0[1]) * 100
-    cp = box.get("cap")
     if cp is None:
         res.notes.append("capture did not finish")
     else:
