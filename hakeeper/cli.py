@@ -15,6 +15,7 @@ from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.convert import to_yaml
 from hakeeper.config.model import Config
 from hakeeper.dump import DEFAULT_STATE_FILE
+from hakeeper.logfmt import setup_logging
 
 DEFAULT_CONFIGS = ("/etc/hakeeper/hakeeper.yaml", "/etc/keepalived/keepalived.conf")
 DEFAULT_PID_FILE = "/run/hakeeper.pid"
@@ -112,16 +113,9 @@ def convert(argv: list[str]) -> int:
 
 
 def _setup_logging(debug: bool) -> None:
-    # under systemd the journal stamps each line; a terminal gets our own timestamps
-    fmt = "%(levelname)s %(message)s"
-    if not os.environ.get("JOURNAL_STREAM"):
-        fmt = "%(asctime)s.%(msecs)03d " + fmt
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format=fmt,
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+    # under systemd the journal stamps each line and reads <N> as its level (logfmt.py);
+    # a terminal or a file gets our own timestamps
+    setup_logging(debug, sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
