@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     # until the event loop takes them over, a reload or dump request must not kill us
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     _setup_logging(args.log_detail)
     log = logging.getLogger("hakeeper")
     try:

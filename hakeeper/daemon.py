@@ -180,7 +180,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        loop.add_signal_handler(signal.SIGUSR1, self.dump.write)
+        # keepalived dumps its data on USR1 and its stats on USR2; one JSON dump holds both
+        for sig in (signal.SIGUSR1, signal.SIGUSR2):
+            loop.add_signal_handler(sig, self.dump.write)
         try:
             self.linkmon.start()
             self._seed_tracked_links(self.config)
