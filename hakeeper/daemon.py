@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import warnings
+from typing import TypeVar
 
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.diff import LIVE_FIELDS as LIVE_FIELDS
@@ -37,6 +38,7 @@ from hakeeper.vrrp.instance import InstanceRunner
 from hakeeper.vrrp.sync import SyncGroup
 
 log = logging.getLogger("hakeeper")
+V = TypeVar("V")
 
 DBUS_START_TIMEOUT = 5.0  # a hung bus must not hold the VRRP side back
 
@@ -118,6 +120,18 @@ def _use_pidfd_child_watcher(loop: asyncio.AbstractEventLoop) -> None:
         watcher = asyncio.PidfdChildWatcher()
         watcher.attach_loop(loop)
         asyncio.set_child_watcher(watcher)
+
+
+def file_order(items: dict[str, V], names: list[str]) -> None:
+    """Put `items` in the order of `names` (a config's), in place: views hold the dict itself.
+    Keys not named keep their order, after the others."""
+    named = set(names)
+    if [k for k in items if k in named] == [n for n in names if n in items]:
+        return
+    ordered = {n: items[n] for n in names if n in items}
+    ordered |= {k: v for k, v in items.items() if k not in ordered}
+    items.clear()
+    items.update(ordered)
 
 
 def freeze_heap() -> None:
@@ -435,6 +449,10 @@ class Daemon:
             runner.core.on_priority(self.tracking.priority(runner.inst.name), self._loop.time())
             runner.start(link_up=self._link_up(runner.inst.interface))
             self.runtime.emit("instance", runner.inst.name, "added")
+        # an instance removed and added again goes back to its place: views list the file's order
+        order = [inst.name for inst in new.vrrp_instances]
+        file_order(self.runners, order)
+        file_order(self.runtime.instances, order)
         self.config = new
 
     def _apply_groups(self, new: Config) -> None:
@@ -454,6 +472,9 @@ class Daemon:
             self.groups[cfg.name] = SyncGroup(
                 cfg, members, self.runtime, self.notifier.group_transition
             )
+        order = [g.name for g in new.vrrp_sync_groups]
+        file_order(self.groups, order)
+        file_order(self.runtime.groups, order)
 
     def _drop_group(self, group: SyncGroup) -> None:
         group.detach()
