@@ -29,6 +29,8 @@ class Event:
 
 
 Listener = Callable[[Event], None]
+# (instance name, the receive check's reason, the sender): an advert the instance dropped
+DropListener = Callable[[str, str, str], None]
 
 
 @dataclass(slots=True)
@@ -211,9 +213,22 @@ class Runtime:
     lvs_backend: str = ""  # "ipvs" or "nftables" once LVS runs
     global_counters: dict[str, int] = field(default_factory=dict)
     _listeners: list[Listener] = field(default_factory=list)
+    _drop_listeners: list[DropListener] = field(default_factory=list)
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def subscribe_drops(self, listener: DropListener) -> None:
+        """Dropped adverts are no model change (only counters move), so they have their own
+        channel: views that report protocol errors (SNMP notifications) listen here."""
+        self._drop_listeners.append(listener)
+
+    def dropped(self, name: str, reason: str, source: str) -> None:
+        for listener in self._drop_listeners:
+            try:
+                listener(name, reason, source)
+            except Exception:  # a broken view must never stop the engine
+                log.exception("view failed on a drop of %s (%s)", name, reason)
 
     def emit(self, kind: str, name: str, *changed: str) -> None:
         event = Event(kind, name, changed)

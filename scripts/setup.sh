@@ -30,6 +30,26 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet keepalive
   systemctl stop keepalived || true
 fi
 
+# The IETF base MIB modules (SNMPv2-SMI, SNMPv2-TC, SNMPv2-CONF) that smilint and net-snmp
+# need to read HAKEEPER-MIB: Debian strips them from net-snmp and libsmi (IETF licence), but
+# its main archive carries them in erlang-snmp. Take those three files, not the Erlang runtime.
+MIB_BASE=/usr/local/share/snmp/mibs/ietf
+if [ ! -f "$MIB_BASE/SNMPv2-CONF" ]; then
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # apt's _apt user writes the download there
+  if ! (cd "$tmp" && apt-get download -qq erlang-snmp 2>/dev/null); then
+    apt-get update -qq
+    (cd "$tmp" && apt-get download -qq erlang-snmp)
+  fi
+  dpkg-deb -x "$tmp"/erlang-snmp_*.deb "$tmp/x"
+  install -d "$MIB_BASE"
+  for m in SNMPv2-SMI SNMPv2-TC SNMPv2-CONF; do
+    install -m 0644 "$tmp"/x/usr/lib/erlang/lib/snmp-*/mibs/"$m".mib "$MIB_BASE/$m"
+  done
+  rm -rf "$tmp"
+  echo "setup: IETF base MIB modules in $MIB_BASE (from Debian's erlang-snmp)"
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -29,8 +29,12 @@ log = logging.getLogger("hakeeper.snmp")
 
 Oid = tuple[int, ...]
 COUNTERS_INTERVAL = 5.0  # seconds between copies of the subagent's counters into the model
-IFINDEX_MAX_AGE = 5.0
-EMBEDDED_BULK_MAX = 20  # seconds an interface's ifIndex is trusted (a link may be re-created)
+IFINDEX_MAX_AGE = 5.0  # seconds an interface's ifIndex is trusted (a link may be re-created)
+EMBEDDED_BULK_MAX = 20
+# a flood of bad packets must not become a flood of notifications: at most one protocol-error
+# or auth-failure notification per instance and kind in this many seconds (counters still count
+# every packet)
+DROP_NOTIFY_INTERVAL = 1.0
 
 
 class Notifying(Protocol):
@@ -197,7 +201,9 @@ class SnmpService:
         self._sending: set[asyncio.Task[int]] = set()
         self._task: asyncio.Task[None] | None = None
         self._counting: asyncio.Task[None] | None = None
+        self._drop_notified: dict[tuple[str, Oid], float] = {}
         runtime.subscribe(self._on_event)
+        runtime.subscribe_drops(self._on_drop)
 
     async def start(self) -> None:
         """Start the AgentX subagent (it connects and reconnects by itself) and bind the
@@ -249,6 +255,33 @@ class SnmpService:
                              self.vrrp.v2_new_master(event.name)):  # fmt: skip
                     if made is not None:
                         out.append(made)
+        self._send(out)
+
+    def _on_drop(self, name: str, reason: str, source: str) -> None:
+        """An instance dropped an advert: VRRPV3-MIB's ProtoErrReason follows it, and with
+        traps on, vrrpv3ProtoError / vrrpTrapAuthFailure go out (rate-limited)."""
+        if self.vrrp is None:
+            return
+        made = []
+        if self.vrrp.note_proto_error(name, reason):
+            made.append(self.vrrp.v3_proto_error(name))
+        made.append(self.vrrp.v2_auth_failure(name, source, reason))
+        if not self.traps:
+            return
+        now = time.monotonic()
+        out = []
+        for notification in made:
+            if notification is None:
+                continue
+            last = self._drop_notified.get((name, notification[0]))
+            if last is not None and now - last < DROP_NOTIFY_INTERVAL:
+                self.runtime.count("snmp_notifications_suppressed")
+                continue
+            self._drop_notified[(name, notification[0])] = now
+            out.append(notification)
+        self._send(out)
+
+    def _send(self, out: Sequence[tuple[Oid, list[Any]]]) -> None:
         for trap_oid, varbinds in out:
             if self.subagent is not None and self.subagent.notify(trap_oid, varbinds):
                 self.runtime.count("snmp_notifications")

@@ -161,6 +161,8 @@ class InstanceRunner:
             self.stats.bump(counter)
         if verdict.drop is not None:
             self._log_drop(verdict.drop, src)  # already counted with the verdict's counters
+            if verdict.drop not in NOT_COUNTED:
+                self.runtime.dropped(self.inst.name, verdict.drop, str(src))
             return
         core.on_advert(adv.priority, adv.interval_cs, src, self.loop.time())
         self._pump()
@@ -237,6 +239,8 @@ class InstanceRunner:
     def _drop(self, reason: str, src: IPAddress) -> None:
         self.stats.bump(reason)
         self._log_drop(reason, src)
+        if reason not in NOT_COUNTED:
+            self.runtime.dropped(self.inst.name, reason, str(src))
 
     def _log_drop(self, reason: str, src: IPAddress) -> None:
         if reason in NOT_COUNTED:

@@ -16,15 +16,31 @@ from pyasn1.codec.ber import encoder
 from pyasn1.type.univ import ObjectIdentifier
 
 from hakeeper.snmp.mib import INSTANCE_STATE_CHANGE, INSTANCE_TABLE, NAME_MAX, name_index
-from hakeeper.snmp.vrrp_mibs import V3_NEW_MASTER, V3_OPER_ENTRY, V3_OPER_PRIORITY, V3_OPER_STATUS
+from hakeeper.snmp.vrrp_mibs import (
+    V2_OPER_ENTRY,
+    V2_OPER_STATE,
+    V2_STATS_ENTRY,
+    V2_TRAP_AUTH_FAILURE,
+    V3_NEW_MASTER,
+    V3_OPER_ENTRY,
+    V3_OPER_PRIORITY,
+    V3_OPER_STATUS,
+    V3_PROTO_ERROR,
+    V3_STATS_ENTRY,
+    V3_STATS_PROTO_ERR_REASON,
+)
+from tests.lab.adverts import send_adverts
 from tests.lab.configs import keepalived_conf, vrrp_instance
 from tests.lab.daemons import start_daemon, wait_for
 from tests.lab.lab import Lab
 from tests.unit.test_agentx_snmpd import Snmpd
+from tests.unit.test_mib import hakeeper_mib_path
 
 pytestmark = pytest.mark.lab
 
 VIP = "198.18.0.100"
+V2_OPER_STATE_OID = ".".join(map(str, (*V2_OPER_ENTRY, V2_OPER_STATE)))
+V2_AUTH_FAILURES_OID = ".".join(map(str, (*V2_STATS_ENTRY, 4)))  # vrrpStatsAuthFailures
 MASTER, INITIALIZE = 3, 1  # vrrpv3OperationsStatus (RFC 6527)
 
 
@@ -47,8 +63,8 @@ def snmpd(tmp_path: Path, trap_sink: socket.socket) -> Iterator[Snmpd]:
         master.stop()
 
 
-def column(snmpd: Snmpd, col: int) -> list[int]:
-    oid = ".".join(map(str, (*V3_OPER_ENTRY, col)))
+def column(snmpd: Snmpd, col: int, entry: tuple[int, ...] = V3_OPER_ENTRY) -> list[int]:
+    oid = ".".join(map(str, (*entry, col)))
     out = snmpd.cli("snmpwalk", "-Oqv", oid)
     return [int(v) for v in out.stdout.split()] if out.returncode == 0 else []
 
@@ -90,6 +106,66 @@ def test_vrrpv3_mib_follows_the_instance_and_announces_a_new_master(
     assert any(new_master in packet for packet in traps(trap_sink, 2.0)), d1.log_text()
 
 
+def test_protocol_errors_set_the_reason_and_are_notified_once_a_second(
+    lab: Lab, snmpd: Snmpd, trap_sink: socket.socket
+) -> None:
+    """Bad adverts from a neighbour: vrrpv3StatisticsProtoErrReason names the last error and
+    snmpd relays vrrpv3ProtoError, one per second however many packets come."""
+    r1, r2 = lab.add_nodes("r1", "r2")
+    extra = f"    enable_snmp_rfcv3\n    enable_traps\n    snmp_socket unix:{snmpd.socket}\n"
+    d1 = start_daemon(
+        r1, "hakeeper", keepalived_conf(vrrp_instance(priority=150), global_extra=extra), ".conf"
+    )
+    assert r1.wait_vip(VIP, within=5), d1.log_text()
+    assert wait_for(lambda: column(snmpd, V3_OPER_STATUS) == [MASTER], within=10), d1.log_text()
+    assert column(snmpd, V3_STATS_PROTO_ERR_REASON, V3_STATS_ENTRY) == [0]  # noError
+    traps(trap_sink, 0.5)  # snmpd's own and the first mastership
+    proto_error = encoder.encode(ObjectIdentifier(V3_PROTO_ERROR))
+
+    send_adverts(r2, VIP, ("ttl",) * 5)
+    ttl_error, checksum_error = 1, 3
+    reason = lambda: column(snmpd, V3_STATS_PROTO_ERR_REASON, V3_STATS_ENTRY)  # noqa: E731
+    assert wait_for(lambda: reason() == [ttl_error], within=3), d1.log_text()
+    assert sum(proto_error in p for p in traps(trap_sink, 0.8)) == 1
+
+    time.sleep(0.3)  # past the one-second limit since the first
+    send_adverts(r2, VIP, ("checksum",))
+    assert wait_for(lambda: reason() == [checksum_error], within=3)
+    assert sum(proto_error in p for p in traps(trap_sink, 1.0)) == 1
+    assert d1.instance("VI_1")["stats"]["ip_ttl_err"] == 5
+    assert d1.state()["counters"]["snmp_notifications_suppressed"] == 4
+    assert d1.instance("VI_1")["state"] == "MASTER"
+
+
+def test_a_wrong_password_is_an_auth_failure_notification(
+    lab: Lab, snmpd: Snmpd, trap_sink: socket.socket
+) -> None:
+    """VRRPv2 with PASS authentication: adverts with another password are dropped, counted in
+    VRRP-MIB's vrrpStatsAuthFailures and announced by vrrpTrapAuthFailure through snmpd."""
+    r1, r2 = lab.add_nodes("r1", "r2")
+    extra = f"    enable_snmp_rfcv2\n    enable_traps\n    snmp_socket unix:{snmpd.socket}\n"
+    v2 = {"version": 2, "advert_int": 1}
+    conf = keepalived_conf(
+        vrrp_instance(priority=150, auth_pass="secret", **v2), global_extra=extra
+    )
+    d1 = start_daemon(r1, "hakeeper", conf, ".conf")
+    assert wait_for(
+        lambda: snmpd.cli("snmpwalk", "-Oqv", V2_OPER_STATE_OID).stdout.split() != [], 5
+    )
+    traps(trap_sink, 0.3)
+    peer = vrrp_instance(priority=200, auth_pass="wrong", state="MASTER", **v2)
+    d2 = start_daemon(r2, "hakeeper", keepalived_conf(peer), ".conf")
+    auth_failure = encoder.encode(ObjectIdentifier(V2_TRAP_AUTH_FAILURE))
+    # r2 hears no valid master (r1's adverts fail its check too), takes over after its
+    # master-down interval (~3.2 s at 1 s adverts) and its adverts reach r1
+    assert wait_for(lambda: any(auth_failure in p for p in traps(trap_sink, 0.2)), 8), (
+        d1.log_text() + d2.log_text()
+    )
+    assert d1.instance("VI_1")["stats"]["auth_failure"] >= 1
+    out = snmpd.cli("snmpwalk", "-Oqv", V2_AUTH_FAILURES_OID)
+    assert int(out.stdout.split()[0]) == d1.instance("VI_1")["stats"]["auth_failure"]
+
+
 def instance_oid(column_name: str, instance: str = "VI_1") -> str:
     oid = (*INSTANCE_TABLE.column_oid(column_name), *name_index(instance, NAME_MAX))
     return ".".join(map(str, oid))
@@ -115,6 +191,20 @@ def test_hakeeper_mib_reads_the_model_and_an_snmpset_moves_the_vip(lab: Lab, snm
 
     assert wait_for(lambda: get(state) == master, within=10), d1.log_text()
     assert get(prio) == 150
+    # with the project's MIB loaded, the net-snmp tools speak names
+    mibs = (hakeeper_mib_path(), "HAKEEPER-MIB")
+    table = snmpd.cli(
+        "snmptable", "-Ci", "-Cf", "|", "HAKEEPER-MIB::hakeeperInstanceTable", mibs=mibs
+    )
+    assert table.returncode == 0 and table.stderr == "", table.stderr
+    header, row = [line.split("|") for line in table.stdout.splitlines()[2:4]]
+    cells = dict(zip(header, row, strict=True))
+    assert cells["index"] == '"VI_1"'  # -Ci: the row's index, the instance name
+    assert cells["hakeeperInstanceState"] == "master"
+    assert cells["hakeeperInstancePriority"] == "150"
+    assert cells["hakeeperInstanceInterface"] == "eth0"  # a DisplayString
+    by_name = snmpd.cli("snmpget", "-Oqv", 'HAKEEPER-MIB::hakeeperInstanceVrid."VI_1"', mibs=mibs)
+    assert by_name.stdout.strip() == "51", by_name.stderr
     # a read-only community may not write; the rw one may, as the snmpd policy says
     override = instance_oid("hakeeperInstancePriorityOverride")
     assert snmpd.cli("snmpset", override, "u", "50").returncode != 0

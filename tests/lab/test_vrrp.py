@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import signal
-import sys
 import time
 
 import pytest
 
+from tests.lab.adverts import send_adverts
 from tests.lab.configs import keepalived_conf, vrrp_instance
 from tests.lab.daemons import Daemon, start_daemon, wait_for
 
@@ -245,20 +245,7 @@ def test_malformed_packets_are_counted_not_fatal(lab):
     assert wait_for(lambda: has_vip(r1), within=DOWN * 2)
     # from r2, for VRID 51: an advert cut short of its address, one with a bad checksum,
     # and one with TTL 1 and priority 200 that would take over if it were not dropped
-    script = f"""
-import socket
-from ipaddress import IPv4Address
-from hakeeper.vrrp.packet import Advert, encode
-src, dst = IPv4Address("{r2.ipv4}"), IPv4Address("224.0.0.18")
-good = encode(Advert(3, 51, 200, 10, (IPv4Address("{VIP}"),)), src, dst)
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
-s.sendto(good[:-2], (str(dst), 0))
-s.sendto(good[:6] + bytes([good[6] ^ 0xFF]) + good[7:], (str(dst), 0))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-s.sendto(good, (str(dst), 0))
-"""
-    r2.run([sys.executable, "-c", script])
+    send_adverts(r2, VIP, ("short", "checksum", "ttl"))
     assert wait_for(
         lambda: (
             (s := d1.instance("VI_1")["stats"])["packet_len_err"] >= 1

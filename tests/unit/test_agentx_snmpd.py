@@ -107,8 +107,17 @@ class Snmpd:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(5)
 
-    def cli(self, tool: str, *args: str, community: str = "public") -> subprocess.CompletedProcess:
-        cmd = [tool, "-v2c", "-c", community, "-On", "-t", "3", "-r", "0"]
+    def cli(
+        self,
+        tool: str,
+        *args: str,
+        community: str = "public",
+        mibs: tuple[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
+        """`mibs`: (search path, modules) to load, so names go in and come out; numeric
+        OIDs otherwise."""
+        names = ["-On"] if mibs is None else ["-M", mibs[0], "-m", mibs[1]]
+        cmd = [tool, "-v2c", "-c", community, *names, "-t", "3", "-r", "0"]
         cmd += [f"127.0.0.1:{self.port}", *args]
         return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=15)
 
