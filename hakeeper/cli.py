@@ -39,7 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", "-v", action="version", version=f"hakeeper {__version__}")
     p.add_argument("-f", "--use-file", dest="config", help="config file (YAML or keepalived.conf)")
-    p.add_argument("-t", "--config-test", action="store_true", help="check the config and exit")
+    p.add_argument(
+        "-t",
+        "--config-test",
+        action="store_true",
+        help="check the config and exit; print what a reload would change in the hakeeper "
+        "running with it (asked over --dbus-address)",
+    )
     p.add_argument("-p", "--pid-file", "--pid", dest="pid_file", default=DEFAULT_PID_FILE)
     p.add_argument("--state-file", default=DEFAULT_STATE_FILE, help="JSON dump of the live state")
     p.add_argument(
@@ -54,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def check(path: str) -> int:
-    """`-t`: every error as FILE:LINE: message; warnings too; 0 only when loadable."""
+def check(path: str, dbus_address: str | None = None) -> int:
+    """`-t`: every error as FILE:LINE: message; warnings too; 0 only when loadable. A good
+    file is then compared with the hakeeper running it: the lines a reload would apply."""
     try:
         config = load_config(path)
     except ConfigErrors as e:
@@ -78,7 +85,11 @@ def check(path: str) -> int:
     n, v = len(config.vrrp_instances), len(config.virtual_servers)
     print(f"{path}: OK ({n} vrrp_instance(s), {v} virtual_server(s), "
           f"{len(config.warnings)} warning(s))")  # fmt: skip
-    return EXIT_OK
+    from hakeeper.ctl.reloadcheck import report
+
+    # the bus the daemon would use for this file: the command line, then global_defs
+    bus = dbus_address or config.global_defs.dbus_address or "system"
+    return EXIT_OK if report(path, bus) else EXIT_CONFIG
 
 
 def _lvs_problem(config: Config) -> str | None:
@@ -125,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     path = args.config or default_config()
     if args.config_test:
-        return check(path)
+        return check(path, args.dbus_address)
     # until the event loop takes them over, a reload or dump request must not kill us
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)

@@ -77,9 +77,10 @@ STRUCT_FIELDS = {
 class CtlError(Exception):
     """What hakeeperctl prints (`hakeeperctl: <message>`) and the exit code it returns."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, code: int = EXIT_FAILED, name: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.name = name  # the D-Bus error name, when the daemon or the bus refused a call
 
 
 def exit_code(error_name: str) -> int:
@@ -201,7 +202,7 @@ class Client:
             text = f"permission denied: the bus policy does not let you call {member}"
         elif code == EXIT_DENIED and not text.lower().startswith("permission denied"):
             text = f"permission denied: {text}"
-        return CtlError(text, code)
+        return CtlError(text, code, name)
 
     # -- the contract's calls ------------------------------------------------------------
 

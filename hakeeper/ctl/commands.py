@@ -205,7 +205,7 @@ async def reload(c: Client, args: argparse.Namespace) -> int:
     if _json(args):
         out(render.to_json(list(changes)))
     else:
-        out("\n".join(changes) if changes else "no changes")
+        out(render.changes(changes))
     return EXIT_OK
 
 

@@ -36,6 +36,11 @@ def table(header: Sequence[str], body: Iterable[Sequence[str]]) -> str:
     )
 
 
+def changes(lines: Sequence[str]) -> str:
+    """A reload's change lines (Reload, CheckReload), or that there are none."""
+    return "\n".join(lines) if lines else "no changes"
+
+
 def duration(seconds: float) -> str:
     """3d4h, 2h5m, 4m12s, 45s, 0.1s: the two largest units a person needs."""
     if seconds < 60:

@@ -27,7 +27,7 @@ import pytest
 from hakeeper.dbus.names import instance_path, real_server_path, virtual_server_path
 from hakeeper.snmp.mib import INSTANCE_TABLE, NAME_MAX, name_index
 from tests.lab.configs import vrrp_instance
-from tests.lab.daemons import wait_for
+from tests.lab.daemons import VENV_BIN, wait_for
 from tests.lab.dbusbus import PrivateBus
 from tests.lab.lab import PYTHON, Lab, Node
 from tests.lab.lvsfarm import real_server
@@ -377,3 +377,58 @@ def story(
 def managed_paths(r: Router) -> list[str]:
     r_ = r.bus.busctl("--json=short", "call", BUS, ROOT, OM, "GetManagedObjects")
     return list(json.loads(r_.stdout)["data"][0])
+
+
+def test_config_test_prints_the_reload_diff_of_the_running_daemon(
+    lab: Lab, bus: PrivateBus, tmp_path: Path
+) -> None:
+    """`hakeeper -t` on the file a hakeeper runs prints what `hakeeperctl reload --check`
+    prints, applies nothing; on another file, or with no daemon, it says so."""
+    node = lab.add_node("r1")
+    one = vrrp_instance(priority=150)
+    r1 = start(node, bus, f"global_defs {{\n router_id r1\n}}\n{one}")
+    assert node.wait_vip(VIP, within=5), r1.daemon.log_text()
+    conf = r1.daemon.config
+    conf.write_text(f"global_defs {{\n router_id r1\n}}\n{one.replace('150', '120')}" +
+                    vrrp_instance("VI_2", vrid=52, vips=(f"{VIP2}/24",)))  # fmt: skip
+
+    def config_test(path: Path) -> subprocess.CompletedProcess[str]:
+        argv = [str(VENV_BIN / "hakeeper"), "-t", "-f", str(path), "--dbus-address", bus.address]
+        return node.run(argv, check=False)
+
+    r = config_test(conf)
+    assert r.returncode == 0, r.stderr
+    ok, header, *lines = r.stdout.splitlines()
+    assert ok.startswith(f"{conf}: OK (2 vrrp_instance(s)"), ok
+    assert header == f"running hakeeper (the bus at {bus.address}): a reload of {conf} would apply:"
+    assert lines == [
+        "vrrp_instance VI_1: priority 150 -> 120 (live, no state change)",
+        "vrrp_instance VI_2: added",
+    ]
+    ctl = node.run([str(VENV_BIN / "hakeeperctl"), "--bus", bus.address, "reload", "--check"])
+    assert ctl.stdout.splitlines() == lines
+    time.sleep(0.3)  # nothing was applied
+    assert r1.prop("Reloads", ROOT, MANAGER) == 0 and VIP2 not in node.addresses()
+    assert r1.prop("ConfigPriority") == 150
+
+    # once reloaded there is nothing left to apply
+    r1.call(ROOT, MANAGER, "Reload")
+    assert config_test(conf).stdout.splitlines()[2:] == ["no changes"]
+
+    # another file than the daemon's: checked, not compared
+    other = tmp_path / "other.conf"
+    other.write_text(conf.read_text())
+    r = config_test(other)
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[1:] == [
+        f"the running hakeeper reads {conf}, not {other}: nothing to compare with"
+    ]
+
+    # no daemon: the file is still checked
+    assert r1.daemon.stop() == 0
+    r = config_test(conf)
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[1] == (
+        f"nothing to compare with: hakeeper is not running "
+        f"(nobody owns {BUS} on the bus at {bus.address})"
+    )
