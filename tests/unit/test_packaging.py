@@ -35,6 +35,9 @@ def test_meson_install_lays_out_package_unit_policy_and_manuals(tmp_path):
         "usr/share/man/man8/hakeeper.8",
         "usr/share/man/man5/hakeeper.conf.5",
         "usr/share/man/man1/hakeeperctl.1",
+        "usr/share/doc/hakeeper/examples/README.md",
+        "usr/share/doc/hakeeper/examples/lvs-dr.conf",
+        "usr/share/doc/hakeeper/examples/conf.d/scripts.conf",
     ):
         assert expected in files, expected
     unit = (dest / "usr/lib/systemd/system/hakeeper.service").read_text()
