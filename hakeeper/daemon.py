@@ -20,6 +20,7 @@ from hakeeper.dbus.compat import KeepalivedObjects
 from hakeeper.dbus.objects import HakeeperObjects
 from hakeeper.dbus.service import DbusService, Provider
 from hakeeper.dump import JsonDump
+from hakeeper.firewall.service import Firewall
 from hakeeper.lvs.backend import BackendError
 from hakeeper.lvs.manager import LvsError, LvsManager
 from hakeeper.net.garp import GarpSender
@@ -170,6 +171,7 @@ class Daemon:
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.lvs: LvsManager | None = None
+        self.firewall = Firewall()  # vrrp_firewall's table and the ruleset check
         self._lvs_starting: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -201,7 +203,9 @@ class Daemon:
             self.linkmon.start()
             self._seed_tracked_links(self.config)
             self.notifier.start(loop)
+            self.firewall.apply(self.config)  # before the first advert
             self._apply(self.config)
+            self._check_firewall(self.config)
             self.tracking.start(loop)
             if self.config.virtual_servers:
                 try:
@@ -284,6 +288,7 @@ class Daemon:
         if self.snmp is not None:
             await self.snmp.stop()
         await self.notifier.stop()
+        self.firewall.close()  # after the instances' last adverts
         self.transport.close()
         self.linkmon.close()
         self.garp.close()
@@ -337,7 +342,9 @@ class Daemon:
         self._seed_tracked_links(new)
         self.tracking.reconfigure(new)
         self.notifier.reconfigure(new.global_defs, self._router_id(new))
+        self.firewall.apply(new)
         self._apply(new)
+        self._check_firewall(new)
         self._reload_lvs(new)
         self.runtime.reloads += 1
         self.runtime.last_reload = tuple(changes)
@@ -378,6 +385,16 @@ class Daemon:
 
             assert self._loop is not None
             self._lvs_starting = self._loop.create_task(start())
+
+    def _check_firewall(self, config: Config) -> None:
+        """Log what in the live ruleset drops VRRP or a VIP's traffic, in a thread: listing
+        a big ruleset (LVS's) holds a thread for a while."""
+        local = {
+            (i.interface, i.family): self._primary(i.interface, i.family)
+            for i in config.vrrp_instances
+        }
+        assert self._loop is not None
+        self._loop.run_in_executor(None, self.firewall.check, config, local)
 
     def _primary(self, ifname: str, family: int) -> IPAddress | None:
         """An interface's own address, asked of the kernel once per apply (not per instance:

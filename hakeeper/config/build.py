@@ -38,6 +38,7 @@ from hakeeper.config.model import (
     VrrpTrackProcess,
     Warning_,
 )
+from hakeeper.config.reach import unreachable_vips
 
 
 @dataclass
@@ -663,6 +664,8 @@ GLOBAL_TABLE: dict[str, Handler] = {
     "snmp_agent": _snmp_agent,
     "smtp_alert_checker": _set("smtp_alert_checker", _flag),
     "lvs_backend": _lvs_backend,
+    "vrrp_firewall": _set("vrrp_firewall", _flag),  # hakeeper's own (firewall/table.py)
+    "vrrp_firewall_priority": _set("vrrp_firewall_priority", _int(-1000, 1000)),
     "lvs_counters_interval": _set("lvs_counters_interval", _seconds(1, 86400)),
     "lvs_flush": _set("lvs_flush", _flag),
     "lvs_flush_on_stop": _lvs_flush_on_stop,
@@ -1159,6 +1162,7 @@ class Builder:
         ssl = lvs.ssl(self, roots.get("SSL", []))
         self._check_vrids(instances)
         self._check_refs(instances, groups, scripts, files, processes)
+        self.warnings += unreachable_vips(instances)
         if self.errors:
             raise ConfigErrors(self.errors, self.warnings)
         return Config(

@@ -345,6 +345,10 @@ class GlobalDefs:
     snmp_agent: SnmpAgent | None = None  # hakeeper's own: the embedded agent (no snmpd)
     smtp_alert_checker: bool | None = None  # LVS mails: see lvs_model.effective_*_smtp_alert
     lvs_backend: str = "auto"  # hakeeper's own: auto (IPVS if the kernel has it), ipvs, nftables
+    # hakeeper's own: accept (and count) VRRP in an nftables table of ours, `inet hakeeper`;
+    # its chains' priority (before the usual filter 0 and keepalived's filter - 1)
+    vrrp_firewall: bool = False
+    vrrp_firewall_priority: int = -10
     # hakeeper's own: how often the data plane's counters are read for the views. Listing a
     # big nftables table delays other work on the host (bench/lvs.py: ~0.2 s advert stalls
     # with 1000 destinations), so not often by default.
