@@ -321,6 +321,9 @@ class Session:
                 break
         return out
 
+    def has_events(self) -> bool:
+        return bool(self._events)
+
     def drain_events(self) -> list[Event]:
         events, self._events = self._events, []
         return events

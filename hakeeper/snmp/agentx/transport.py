@@ -37,7 +37,6 @@ from hakeeper.snmp.agentx.session import (
 log = logging.getLogger("hakeeper.snmp.agentx")
 
 DEFAULT_ADDRESS = "unix:/var/agentx/master"
-_READ_SIZE = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +121,7 @@ class Subagent:
         self.connect_timeout = connect_timeout
         self.clock = clock
         self._backoff = min_backoff
-        self._writer: asyncio.StreamWriter | None = None
+        self._conn: _Connection | None = None
         self._stop: asyncio.Event | None = None
         self._closing = False
         self._failing_since_ok = False  # log the first failure of a run loudly, later ones quietly
@@ -142,19 +141,19 @@ class Subagent:
             return
         while not self._closing:
             try:
-                reader, writer = await self._connect()
+                conn = await self._connect()
             except (OSError, TimeoutError) as e:
                 self.stats.connect_failures += 1
                 self._log_failure(f"cannot connect to {self.address}: {e}")
             else:
                 self.stats.connects += 1
+                self._conn = conn
                 try:
-                    await self._serve(reader, writer)
+                    self._start(conn)
+                    await conn.lost
                 finally:
-                    self._writer = None
-                    writer.close()
-                    with contextlib.suppress(OSError):
-                        await writer.wait_closed()
+                    self._conn = None
+                    conn.close()
                     self.session.connection_lost()
                     self._drain_events()
                 if self._closing:
@@ -165,70 +164,71 @@ class Subagent:
     def close(self) -> None:
         """Send Close if a session is open, drop the connection, end `run()`."""
         self._closing = True
-        if self._writer is not None:
+        if self._conn is not None:
             self._write(self.session.close())
-            self._writer.close()
+            self._conn.close()
         if self._stop is not None:
             self._stop.set()
 
     def notify(self, trap_oid: Oid, varbinds: Iterable[VarBind] = ()) -> bool:
         """Send a notification now if the session is open; False (and counted) if not."""
+        # a master that stopped reading gets no more notifications piled up for it
+        if self._conn is None or self._conn.paused:
+            self.stats.notifications_dropped += 1
+            return False
         out = self.session.notify(trap_oid, varbinds, now=self.clock())
-        if not out or self._writer is None:
+        if not out:
             self.stats.notifications_dropped += 1
             return False
         self._write(out)
+        self._conn.arm(self.session.next_deadline())
         self.stats.notifications_sent += 1
         return True
 
     # --- internals -----------------------------------------------------------------------
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        a = self.address
+    async def _connect(self) -> _Connection:
+        a, loop = self.address, asyncio.get_running_loop()
+        factory = lambda: _Connection(self, loop)  # noqa: E731
         if a.kind == "unix":
-            conn = asyncio.open_unix_connection(a.path)
+            made = loop.create_unix_connection(factory, a.path)
         else:
-            conn = asyncio.open_connection(a.host, a.port)
-        return await asyncio.wait_for(conn, self.connect_timeout)
+            made = loop.create_connection(factory, a.host, a.port)
+        _, conn = await asyncio.wait_for(made, self.connect_timeout)
+        return conn
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
+    def _start(self, conn: _Connection) -> None:
         now = self.clock()
-        next_ping = now + self.ping_interval
+        conn.next_ping = now + self.ping_interval
         self._write(self.session.start(now))
-        while not self._closing:
-            deadline = self.session.next_deadline()
-            wake = next_ping if deadline is None else min(deadline, next_ping)
-            try:
-                data = await asyncio.wait_for(reader.read(_READ_SIZE), max(0.0, wake - now))
-            except TimeoutError:
-                data = None
-            except OSError as e:
-                log.info("AgentX: connection to %s failed: %s", self.address, e)
-                return
-            now = self.clock()
-            if data == b"":
-                log.info("AgentX: master at %s closed the connection", self.address)
-                return
-            if data:
-                self._write(self.session.receive_data(data, now))
-            self._write(self.session.handle_timer(now))
-            if now >= next_ping:
-                self._write(self.session.ping(now))
-                next_ping = now + self.ping_interval
+        conn.arm(self.session.next_deadline())
+
+    def _received(self, conn: _Connection, data: bytes) -> None:
+        """The hot path: answer what the master asked right here, in one loop callback (no
+        task or timer per PDU: snmpd sends a walk to a subagent one varbind per PDU)."""
+        self._write(self.session.receive_data(data, self.clock()))
+        self._after(conn)
+
+    def _timer(self, conn: _Connection) -> None:
+        now = self.clock()
+        self._write(self.session.handle_timer(now))
+        if now >= conn.next_ping:
+            self._write(self.session.ping(now))
+            conn.next_ping = now + self.ping_interval
+        self._after(conn)
+
+    def _after(self, conn: _Connection) -> None:
+        if self.session.has_events():
             self._drain_events()
-            if self.session.state is State.CLOSED:
-                return
-            try:
-                await writer.drain()
-            except OSError as e:
-                log.info("AgentX: connection to %s failed: %s", self.address, e)
-                return
+        if self.session.state is State.CLOSED:
+            conn.close()
+        else:
+            conn.arm(self.session.next_deadline())
 
     def _write(self, pdus: list[Pdu]) -> None:
-        if self._writer is None or not pdus:
+        if self._conn is None or not pdus:
             return
-        self._writer.write(b"".join(encode(p) for p in pdus))
+        self._conn.write(b"".join(encode(p) for p in pdus))
 
     async def _sleep_backoff(self) -> None:
         delay, self._backoff = self._backoff, min(self._backoff * 2, self.max_backoff)
@@ -286,3 +286,70 @@ class Subagent:
             case Answered():
                 if ev.error:
                     log.warning("AgentX: %s refused (error %d)", ev.kind, ev.error)
+
+
+class _Connection(asyncio.Protocol):
+    """One connection to the master: bytes in go straight to the subagent, bytes out straight
+    to the socket; one timer for the next ping or session deadline."""
+
+    def __init__(self, agent: Subagent, loop: asyncio.AbstractEventLoop) -> None:
+        self.agent, self.loop = agent, loop
+        self.transport: asyncio.Transport | None = None
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.next_ping = 0.0
+        self.paused = False  # the socket's send buffer is full: the master is not reading
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake = float("inf")  # the agent clock's time the timer fires
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.agent._received(self, data)
+
+    def eof_received(self) -> bool:
+        log.info("AgentX: master at %s closed the connection", self.agent.address)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.info("AgentX: connection to %s failed: %s", self.agent.address, exc)
+        self._cancel()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        self._cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def arm(self, deadline: float | None) -> None:
+        """Wake at the next ping or session deadline; moved only when that is earlier than
+        the wake-up already set (or it has fired), so answering a PDU costs no timer."""
+        wake = self.next_ping if deadline is None else min(deadline, self.next_ping)
+        if self._timer is not None and wake >= self._wake:
+            return
+        self._cancel()
+        self._wake = wake
+        delay = max(0.0, wake - self.agent.clock())
+        self._timer = self.loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer, self._wake = None, float("inf")
+        if self.transport is not None and not self.transport.is_closing():
+            self.agent._timer(self)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._wake = None, float("inf")
