@@ -139,3 +139,39 @@ def test_tcp_master_open_register_get_and_garbage() -> None:
         await master.server.wait_closed()
 
     asyncio.run(main())
+
+
+def test_a_master_that_stops_reading_gets_no_pile_of_notifications() -> None:
+    """The master answers Open and Register, then reads nothing more: once the socket is
+    full, notifications are dropped and counted instead of queued without end."""
+
+    async def main() -> None:
+        master = ScriptedMaster()
+        port = await master.start()
+        agent = Subagent(DictView({}), [Registration(ROOT)], address=f"tcp:127.0.0.1:{port}")
+        task = asyncio.create_task(agent.run())
+        r, w = await asyncio.wait_for(master.conns.get(), 2)
+        op = await master.read_pdu(r)
+        w.write(p.encode(p.Response(session_id=3, packet_id=op.packet_id)))
+        reg = await master.read_pdu(r)
+        w.write(p.encode(p.Response(session_id=3, packet_id=reg.packet_id)))
+        await _within(lambda: agent.ready)
+        payload = [p.VarBind((*ROOT, 1), p.OctetString(b"x" * 1000))]
+        sent = 0
+        for _ in range(20000):  # bounded: ~20 MB if nothing were ever dropped
+            if not agent.notify((*ROOT, 0, 1), payload):
+                break
+            sent += 1
+            if sent % 50 == 0:
+                await asyncio.sleep(0)  # let the loop flush to the socket
+        assert agent.stats.notifications_dropped == 1
+        assert 0 < sent < 20000
+        assert agent._conn is not None and agent._conn.paused
+        # closing does not wait for the master to read what is queued
+        agent.close()
+        await asyncio.wait_for(task, 3)
+        w.close()
+        master.server.close()
+        await master.server.wait_closed()
+
+    asyncio.run(main())

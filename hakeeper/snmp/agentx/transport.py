@@ -37,6 +37,7 @@ from hakeeper.snmp.agentx.session import (
 log = logging.getLogger("hakeeper.snmp.agentx")
 
 DEFAULT_ADDRESS = "unix:/var/agentx/master"
+CLOSE_GRACE = 1.0  # seconds a closing connection may take to send what is queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,8 +331,16 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self._cancel()
-        if self.transport is not None:
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+            if self.transport.get_write_buffer_size():
+                # close() waits for the buffer to drain: a master that reads nothing more
+                # would keep the connection (and the reconnect) waiting for ever
+                self.loop.call_later(CLOSE_GRACE, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None and not self.lost.done():
+            self.transport.abort()
 
     def arm(self, deadline: float | None) -> None:
         """Wake at the next ping or session deadline; moved only when that is earlier than
