@@ -12,6 +12,7 @@ Traffic to VIPs is reported only when sure: any real firewall perhaps drops some
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,9 @@ from hakeeper.firewall.table import VRRP, receive_ifname
 
 Json = dict[str, Any]
 
-HOOKS = {"in": ("prerouting", "input"), "out": ("output", "postrouting")}
-FAMILIES = {"ip": (4,), "ip6": (6,), "inet": (4, 6)}
+HOOKS = {"in": ("ingress", "prerouting", "input"), "out": ("output", "postrouting", "egress")}
+FAMILIES = {"ip": (4,), "ip6": (6,), "inet": (4, 6), "netdev": (4, 6)}
+DEVICE_HOOKS = ("ingress", "egress")  # chains bound to devices
 TCP = 6
 PROTOCOLS = {
     "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
@@ -347,8 +349,15 @@ def _walk(chain: Json, flow: Flow, rs: Ruleset, depth: int) -> Walk:
                 break
             elif name in ("limit", "quota"):
                 matched = None  # passes some packets, not others
+            elif name == "vmap":
+                verdict, sure_hit = _vmap(expr["vmap"], flow, chain, rs)
+                if verdict is None:  # no element: the rule stops here
+                    matched = False
+                elif not sure_hit:
+                    matched = None
+                break
             else:
-                verdict = {"unknown": None}  # queue, vmap, xt...: what it decides is unknown
+                verdict = {"unknown": None}  # queue, xt...: what it decides is unknown
                 break
         if matched is False or verdict is None:
             continue
@@ -387,6 +396,50 @@ def _walk(chain: Json, flow: Flow, rs: Ruleset, depth: int) -> Walk:
     return state
 
 
+def _vmap(vmap: Json, flow: Flow, chain: Json, rs: Ruleset) -> tuple[Json | None, bool]:
+    """The verdict a verdict map gives the flow, and whether that is sure: (None, True) when
+    no element matches (the rule ends); ({"unknown": None}, False) when it depends on what
+    the flow leaves unknown."""
+    unknown: tuple[Json | None, bool] = ({"unknown": None}, False)
+    subject = _subject(vmap.get("key"), flow)
+    if subject is False:
+        return None, True
+    elems = _elements(vmap.get("data"), chain, rs)
+    if subject is None or subject is True or elems is None:
+        return unknown
+    kind, value = subject
+    items, complete = elems
+    pairs = [e for e in items if isinstance(e, list) and len(e) == 2]
+    if kind == "states":  # the flow may be in any of these states
+        found = [next((v for k, v in pairs if _unwrap(k) == st), None) for st in sorted(value)]
+        verdicts = {json.dumps(v, sort_keys=True) for v in found if v is not None}
+        if not complete:
+            return unknown
+        if not verdicts:
+            return None, True
+        if len(verdicts) == 1:  # one verdict, for some states or all
+            return json.loads(verdicts.pop()), None not in found
+        return unknown
+    for key, verdict in pairs:
+        hit = _contains(key, value, kind)
+        if hit is None:
+            return unknown
+        if hit:
+            return (verdict, True) if isinstance(verdict, dict) else unknown
+    return (None, True) if complete else unknown
+
+
+def _on_device(chain: Json, flow: Flow) -> bool | None:
+    """Does an ingress/egress chain see the flow's interface? None: nft did not say which
+    device it is bound to (1.0.6's JSON leaves it out)."""
+    if chain.get("hook") not in DEVICE_HOOKS:
+        return True
+    dev = chain.get("dev")
+    if dev is None or flow.ifname is None:
+        return None
+    return flow.ifname in ([dev] if isinstance(dev, str) else dev)
+
+
 def chain_finding(chain: Json, flow: Flow, rs: Ruleset) -> tuple[bool, str] | None:
     """(sure, where) when this base chain drops, or may drop, the flow."""
     walk = _walk(chain, flow, rs, 0)
@@ -410,12 +463,13 @@ def audit(
     for inst in config.vrrp_instances:
         for flow in flows(inst, config, local):
             for chain in rs.base_chains(flow):
-                if (chain["family"], chain["table"]) in skipped:
+                on_device = _on_device(chain, flow)
+                if (chain["family"], chain["table"]) in skipped or on_device is False:
                     continue
                 found = chain_finding(chain, flow, rs)
                 if found is None:
                     continue
-                sure, where = found
+                sure, where = found[0] and on_device is True, found[1]
                 if flow.vip and not sure:
                     continue
                 out.append(Finding(inst.name, flow, sure, where))
@@ -447,6 +501,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _verdict(v: Any) -> str:
+    if isinstance(v, dict) and v:
+        name, body = next(iter(v.items()))
+        return f"{name} {body['target']}" if isinstance(body, dict) and "target" in body else name
+    return str(v)
+
+
 def describe(rule: Json) -> str:
     """A rule in words close to `nft list`: `ip daddr @vips drop`."""
     words: list[str] = []
@@ -460,6 +521,12 @@ def describe(rule: Json) -> str:
             words.append(f"{_text(body.get('left'))} {op_text}{_text(body.get('right'))}")
         elif name in ("jump", "goto"):
             words.append(f"{name} {body.get('target')}")
+        elif name == "vmap":
+            data = body.get("data")
+            if isinstance(data, dict) and "set" in data:
+                pairs = [p for p in data["set"] if isinstance(p, list) and len(p) == 2]
+                data = "{ " + ", ".join(f"{_text(k)} : {_verdict(v)}" for k, v in pairs) + " }"
+            words.append(f"{_text(body.get('key'))} vmap {data}")
         elif name != "counter":
             words.append(name)
     return " ".join(words)

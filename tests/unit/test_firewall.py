@@ -112,6 +112,34 @@ def test_typical_host_firewall() -> None:
     ]
 
 
+def test_verdict_maps_and_an_ingress_chain() -> None:
+    cfg = config(
+        instance("E0", 51, "eth0", "198.18.7.10/24"),  # iifname vmap: accept
+        instance("E1", 52, "eth1", "198.18.7.11/24"),  # iifname vmap: drop
+        instance("E2", 53, "eth2", "198.18.7.12/24"),  # l4proto vmap: vrrp accept
+        instance("U2", 54, "eth2", "198.18.7.13/24", " unicast_peer {\n 198.18.7.3\n }\n"),
+    )
+    found = [str(f) for f in audit(ruleset("vmap-netdev"), cfg, LOCAL) if f.flow.direction == "in"]
+    # nft's JSON leaves out the device an ingress chain is bound to: "may" for every one
+    ingress = "may be dropped by table netdev guard chain ing rule handle 2 (ip protocol vrrp drop)"
+    assert found == [
+        f"E0: VRRP to 224.0.0.18 on eth0 {ingress}",
+        f"E1: VRRP to 224.0.0.18 on eth1 {ingress}",  # in the packet's path order
+        "E1: VRRP to 224.0.0.18 on eth1 is dropped by table inet filter chain input "
+        "rule handle 6 (iifname vmap @ifaces)",
+        f"E2: VRRP to 224.0.0.18 on eth2 {ingress}",
+        f"U2: VRRP from 198.18.7.3 on eth2 {ingress}",
+    ]
+
+
+def test_describe_a_verdict_map() -> None:
+    rules = [i["rule"] for i in ruleset("vmap-netdev")["nftables"] if "rule" in i]
+    assert describe(rules[0]) == (
+        "ct state vmap { invalid : drop, established : accept, related : accept }"
+    )
+    assert describe(rules[2]) == "meta l4proto vmap { tcp : jump tcp_in, vrrp : accept }"
+
+
 # ------------------------------------------------------------- small hand-made rulesets
 
 
