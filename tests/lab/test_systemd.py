@@ -46,8 +46,9 @@ def test_ready_watchdog_reload_stopping(lab, tmp_path):
         with contextlib.suppress(BlockingIOError):
             while sock.recv(4096):  # drop what queued up so far
                 pass
-        pings = [m for m in receive_until(sock, "never", within=1.0) if m == "WATCHDOG=1"]
-        assert 6 <= len(pings) <= 13, pings
+        # 2 s: ~20 pings; a loaded CI host delays some, none may be missing for long
+        pings = [m for m in receive_until(sock, "never", within=2.0) if m == "WATCHDOG=1"]
+        assert 10 <= len(pings) <= 25, pings
         d.reload()
         msgs = receive_until(sock, "READY=1", within=5)
         assert "RELOADING=1" in msgs and any(m.startswith("READY=1") for m in msgs), msgs
