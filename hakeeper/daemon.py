@@ -14,7 +14,7 @@ from typing import TypeVar
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.diff import LIVE_FIELDS as LIVE_FIELDS
 from hakeeper.config.diff import config_changes, globals_restart, identity
-from hakeeper.config.model import Config, IPAddress, VrrpInstance
+from hakeeper.config.model import Config, IPAddress, Metrics, VrrpInstance
 from hakeeper.control import Control, ControlError
 from hakeeper.dbus.compat import KeepalivedObjects
 from hakeeper.dbus.objects import HakeeperObjects
@@ -23,6 +23,8 @@ from hakeeper.dump import JsonDump
 from hakeeper.firewall.service import Firewall
 from hakeeper.lvs.backend import BackendError
 from hakeeper.lvs.manager import LvsError, LvsManager
+from hakeeper.metrics.collector import ModelCollector
+from hakeeper.metrics.server import MetricsServer
 from hakeeper.net.garp import GarpSender
 from hakeeper.net.linkmon import LinkMonitor
 from hakeeper.net.netlink import Netlink, NetlinkError
@@ -158,6 +160,9 @@ class Daemon:
         self.dbus_address = dbus_address or config.global_defs.dbus_address or "system"
         self.dbus: DbusService | None = None
         self.snmp: SnmpService | None = None  # enable_snmp_* (read at start)
+        self.metrics: MetricsServer | None = None  # global_defs metrics { } (rebound on reload)
+        self._metrics_task: asyncio.Task[None] | None = None
+        self.metrics_config: Metrics | None = None  # what the endpoint was last told
         self.control = Control(self)  # the one door for operator orders (D-Bus, SNMP Set)
         self.config = config
         self.runtime = Runtime(config_file=config_file)
@@ -216,6 +221,7 @@ class Daemon:
             self.dump.write()
             await self._start_dbus()
             await self._start_snmp()
+            await self._apply_metrics(self.config)
             freeze_heap()
             notify("READY=1\nSTATUS=running")
             self._arm_watchdog()
@@ -287,6 +293,8 @@ class Daemon:
             await self.dbus.stop()  # after the instances: watchers see them go to STOP
         if self.snmp is not None:
             await self.snmp.stop()
+        if self.metrics is not None:
+            await self.metrics.close()
         await self.notifier.stop()
         self.firewall.close()  # after the instances' last adverts
         self.transport.close()
@@ -295,6 +303,18 @@ class Daemon:
         self.netlink.close()
         self.dump.remove()
         log.info("stopped")
+
+    async def _apply_metrics(self, config: Config) -> None:
+        """The Prometheus endpoint: started by a `metrics` block, rebound when a reload
+        changes its addresses, closed when a reload removes it."""
+        wanted = config.global_defs.metrics
+        self.metrics_config = wanted
+        if self.metrics is None and wanted is not None:
+            notifier = self.notifier
+            collector = ModelCollector(self.runtime, notifier.queue_depth, lambda: notifier.dropped)
+            self.metrics = MetricsServer(collector)
+        if self.metrics is not None:
+            await self.metrics.apply(wanted)
 
     def _arm_watchdog(self) -> None:
         interval = watchdog_interval()
@@ -346,6 +366,9 @@ class Daemon:
         self._apply(new)
         self._check_firewall(new)
         self._reload_lvs(new)
+        if new.global_defs.metrics != self.metrics_config:
+            assert self._loop is not None
+            self._metrics_task = self._loop.create_task(self._apply_metrics(new))
         self.runtime.reloads += 1
         self.runtime.last_reload = tuple(changes)
         self.runtime.emit("global", "reload", "reloads")

@@ -15,9 +15,11 @@ from typing import Any
 
 from hakeeper.config.errors import ConfigError, ConfigErrors
 from hakeeper.config.model import (
+    METRICS_PORT,
     Config,
     GlobalDefs,
     IPAddress,
+    Metrics,
     Notify,
     Origin,
     SnmpAgent,
@@ -597,6 +599,22 @@ def _snmp_agent(b: Builder, node: Node, f: Fields) -> None:
     )
 
 
+def _metrics(b: Builder, node: Node, f: Fields) -> None:
+    """hakeeper's own block: the Prometheus endpoint (see Metrics); present means on."""
+    listen: list[tuple[str, int]] = []
+    for words, origin in _lines(node):
+        try:
+            if words[0] != "listen" or len(words) != 2:
+                raise Invalid(f"metrics: '{' '.join(words)}' is not listen ADDR[:PORT]")
+            where = _host_port("metrics listen", words[1], METRICS_PORT)
+            if where in listen:
+                raise Invalid(f"metrics: listen {words[1]} given twice")
+            listen.append(where)
+        except Invalid as e:
+            b.error(origin, str(e))
+    f["metrics"] = Metrics(listen=tuple(listen) or Metrics().listen, origin=node.origin)
+
+
 def _host_port(what: str, text: str, default_port: int) -> tuple[str, int]:
     """`198.18.0.1`, `198.18.0.1:1161`, `[fd00:198:18::1]:1161`, `fd00:198:18::1`."""
     if text.startswith("["):
@@ -662,6 +680,7 @@ GLOBAL_TABLE: dict[str, Handler] = {
     "enable_traps": _set("enable_traps", _flag),
     "snmp_socket": _set("snmp_socket", _word),
     "snmp_agent": _snmp_agent,
+    "metrics": _metrics,
     "smtp_alert_checker": _set("smtp_alert_checker", _flag),
     "lvs_backend": _lvs_backend,
     "vrrp_firewall": _set("vrrp_firewall", _flag),  # hakeeper's own (firewall/table.py)

@@ -26,6 +26,7 @@ from hakeeper.config.lvs_model import (
 from hakeeper.config.model import (
     Config,
     GlobalDefs,
+    Metrics,
     Notify,
     SnmpAgent,
     TrackInterface,
@@ -136,6 +137,9 @@ def _global(g: GlobalDefs) -> dict[str, Any]:
         if f.name == "snmp_agent":
             out[f.name] = _snmp_agent(value)
             continue
+        if f.name == "metrics":
+            out[f.name] = _metrics(value)
+            continue
         out[f.name] = list(value) if isinstance(value, tuple) else _scalar(value)
     return out
 
@@ -155,6 +159,11 @@ def _snmp_agent(a: SnmpAgent) -> list[str]:
         who = ("community", t.community) if t.community is not None else ("user", t.user)
         lines.append(_line("trap_target", _host_port(t.host, t.port), *who))
     return lines
+
+
+def _metrics(m: Metrics) -> list[str]:
+    """The `metrics { }` block: one `listen` line per address."""
+    return [_line("listen", _host_port(h, p)) for h, p in m.listen]
 
 
 def _script(s: VrrpScript) -> dict[str, Any]:

@@ -93,6 +93,8 @@ def config_changes(old: Config, new: Config) -> list[str]:
     kept = {i.name for i in old.vrrp_instances} & {i.name for i in new.vrrp_instances}
     out: list[str] = []
     for field, text in _changes(old.global_defs, new.global_defs):
+        if not text.startswith(field):  # a line of a block (metrics, snmp_agent): say which
+            text = f"{field} {text}"
         restart = kept and field in RESTART_GLOBALS
         out.append(f"global_defs: {text}" + (f" ({RESTART_ALL})" if restart else ""))
     out += _named_lines("vrrp_script", old.vrrp_scripts, new.vrrp_scripts)

@@ -303,6 +303,18 @@ class SnmpAgent:
     origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
 
 
+METRICS_PORT = 9165  # the keepalived exporters' port: existing scrape configs keep working
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """`metrics { listen ADDR[:PORT] ... }`: hakeeper's Prometheus endpoint (hakeeper's own
+    block; keepalived has none). Off unless the block is present."""
+
+    listen: tuple[tuple[str, int], ...] = (("127.0.0.1", METRICS_PORT),)
+    origin: Origin = field(default=NO_ORIGIN, compare=False, repr=False)
+
+
 @dataclass(frozen=True, slots=True)
 class GlobalDefs:
     router_id: str | None = None
@@ -343,6 +355,7 @@ class GlobalDefs:
     enable_traps: bool = False
     snmp_socket: str | None = None
     snmp_agent: SnmpAgent | None = None  # hakeeper's own: the embedded agent (no snmpd)
+    metrics: Metrics | None = None  # hakeeper's own: the Prometheus endpoint (None: off)
     smtp_alert_checker: bool | None = None  # LVS mails: see lvs_model.effective_*_smtp_alert
     lvs_backend: str = "auto"  # hakeeper's own: auto (IPVS if the kernel has it), ipvs, nftables
     # hakeeper's own: accept (and count) VRRP in an nftables table of ours, `inet hakeeper`;
