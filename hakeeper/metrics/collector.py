@@ -3,10 +3,11 @@
 Names where a metric means the same thing as in the widely used keepalived exporters, so
 dashboards and alerts written for keepalived keep working:
 
-- VRRP: mehdy/keepalived-exporter (formerly cafebazaar/keepalived-exporter) v1.7.1:
+- VRRP: keepalived-exporter v1.7.1 (github mehdy/keepalived-exporter, formerly
+  cafebazaar/keepalived-exporter; older releases used names like keepalived_advert_sent):
   `keepalived_up`; `keepalived_vrrp_state` and `keepalived_vrrp_excluded_state` (labels iname,
   intf, vrid, ip_address; one series per VIP, the state as the value: keepalived's numbers
-  INIT 0, BACKUP 1, MASTER 2, FAULT 3, plus STOP 98 as keepalived numbers it); the
+  INIT 0, BACKUP 1, MASTER 2, FAULT 3, and keepalived's STOP 98); the
   advertisement, master and error counters (`keepalived_advertisements_sent_total`...,
   labels iname, intf, vrid); `keepalived_gratuitous_arp_delay_total` (the configured
   garp_master_delay, a "total" only by that exporter's naming); `keepalived_script_status`
@@ -17,8 +18,8 @@ dashboards and alerts written for keepalived keep working:
   from IPVS.
 
 Deliberate differences:
-- No state label on the counters (the exporter before v1.5 had one): a transition would
-  start new series and break rate().
+- No state label on the counters (cafebazaar's v1.2.0 had one; v1.7.1 has none): a
+  transition would start new series and break rate().
 - `keepalived_script_status` is left out while a script is INIT or DISABLED (the exporter
   skips statuses it does not know); `keepalived_script_state` (running/idle) is not served.
 - LVS metrics are untyped: that exporter's names have no `_total`, which prometheus-client
@@ -29,7 +30,10 @@ Deliberate differences:
 - The exporter's own check script (`keepalived_exporter_check_script_status`) has no
   meaning here.
 
-hakeeper's own metrics carry the `hakeeper_` prefix (see METRICS below and README.md).
+hakeeper's own metrics carry the `hakeeper_` prefix (listed in README.md): priorities,
+last transition time, trackers, sync groups, real server and checker results, notification
+queue depth, daemon counters. Their label for an instance is `iname`, as the exporter's, never
+`instance` (Prometheus's own target label).
 """
 
 from __future__ import annotations
