@@ -22,14 +22,15 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
 from hakeeper.config.model import Metrics
 from hakeeper.metrics.collector import ModelCollector, Snapshot
 from hakeeper.metrics.render import Renderer, RenderError
 
 log = logging.getLogger("hakeeper.metrics")
 
+# the classic text format every Prometheus reads (prometheus-client's "latest" is 1.0.0,
+# for UTF-8 names, which older servers do not know; our names are all legacy-valid)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 READ_TIMEOUT = 5.0  # a client that sends no request line in time is dropped
 MAX_HEADER = 16384  # bytes of request line and headers
 
@@ -130,9 +131,7 @@ class MetricsServer:
                     return
                 self.scrapes += 1
             extra = ["Content-Encoding: gzip"] if gzipped else []
-            await _answer(
-                writer, 200, body, CONTENT_TYPE_LATEST, extra=extra, head_only=method == "HEAD"
-            )
+            await _answer(writer, 200, body, CONTENT_TYPE, extra=extra, head_only=method == "HEAD")
         except (ConnectionError, OSError):
             pass
         finally:

@@ -157,6 +157,20 @@ def test_vrrp_metrics_follow_the_model_through_a_failover_and_a_rebind(lab: Lab)
     assert wait_for(lambda: refused(mon, r1.ipv4, PORT), within=3), d1.log_text()
     assert value(scrape(mon, r1.ipv4, PORT + 1), "keepalived_up") == 1
     assert "metrics: serving" in d1.log_text()
+    # what Prometheus asks for (gzip) is the same text; other paths are 404
+    code = (
+        "import gzip, urllib.error, urllib.request as u\n"
+        "o = u.build_opener(u.ProxyHandler({}))\n"
+        f"base = 'http://{r1.ipv4}:{PORT + 1}'\n"
+        "r = o.open(u.Request(base + '/metrics', headers={'Accept-Encoding': 'gzip'}), timeout=5)\n"
+        "print(r.headers['Content-Encoding'], r.headers['Content-Type'])\n"
+        "print(gzip.decompress(r.read()).decode().count('keepalived_vrrp_state{'))\n"
+        "try: o.open(base + '/nope', timeout=5)\n"
+        "except urllib.error.HTTPError as e: print(e.code)\n"
+    )
+    encoding, count, missing = mon.python(code).stdout.splitlines()
+    assert encoding.startswith("gzip text/plain; version=0.0.4")
+    assert count == "1" and missing == "404"
 
 
 def test_off_by_default_and_a_bad_listen_address_names_file_and_line(lab: Lab) -> None:
