@@ -9,8 +9,8 @@ AgentX master (tests/unit/test_agentx_snmpd.Snmpd: private temp config, unix soc
 (`enable_snmp_vrrp`, `enable_snmp_rfcv3`, `snmp_socket unix:<path>` in global_defs; the
 unix socket reaches from M's network namespace since the file system is shared).
 
-Measured, with the net-snmp tools as clients (numeric OIDs only, `-On`: net-snmp cannot
-load the MIBs here):
+Measured, with the net-snmp tools as clients (numeric OIDs, `-On`: no MIB parsing in the
+figures, and keepalived's MIB needs modules this host lacks):
 
   (a) hakeeper: `snmpbulkwalk -v2c -Cr50` of the HAKEEPER-MIB instance table and of the
       VRRPV3-MIB operations table: wall time (median of --repeat), varbinds returned, µs
