@@ -290,7 +290,8 @@ def test_full_example_values() -> None:
     assert config.vrrp_sync_groups[0].group == ("VI_1", "VI_2")
     assert config.vrrp_sync_groups[0].notify.smtp_alert is True
     vi3 = config.instance("VI_3")
-    assert (vi3.version, vi3.advert_int, vi3.strict_mode, vi3.accept) == (3, 0.25, True, False)
+    # strict mode turns accept off unless asked for: the example asks, to keep its VIP reachable
+    assert (vi3.version, vi3.advert_int, vi3.strict_mode, vi3.accept) == (3, 0.25, True, True)
     assert [g.name for g in config.virtual_server_groups] == ["VSG_1"]
     assert [vs.name for vs in config.virtual_servers] == ["198.18.0.100:80/TCP"]
     assert config.global_defs.notification_email == ("ops@example.com", "noc@example.com")
