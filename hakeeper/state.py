@@ -218,10 +218,19 @@ class Runtime:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        """A view that goes away (SNMP re-made by a reload) stops following the model."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def subscribe_drops(self, listener: DropListener) -> None:
         """Dropped adverts are no model change (only counters move), so they have their own
         channel: views that report protocol errors (SNMP notifications) listen here."""
         self._drop_listeners.append(listener)
+
+    def unsubscribe_drops(self, listener: DropListener) -> None:
+        if listener in self._drop_listeners:
+            self._drop_listeners.remove(listener)
 
     def dropped(self, name: str, reason: str, source: str) -> None:
         for listener in self._drop_listeners:

@@ -80,6 +80,24 @@ N = TypeVar("N", bound=_Named)
 RESTART_GLOBALS = ("vrrp_mcast_group4", "vrrp_mcast_group6")
 
 
+# global_defs keys of the SNMP side: a change re-makes the SNMP service (a new AgentX session,
+# the embedded agent bound again), never an instance.
+SNMP_GLOBALS = (
+    "enable_snmp_vrrp",
+    "enable_snmp_checker",
+    "enable_snmp_rfcv2",
+    "enable_snmp_rfcv3",
+    "enable_traps",
+    "snmp_socket",
+    "snmp_agent",
+)
+SNMP_RESTART = "SNMP restarts, VRRP untouched"
+
+
+def snmp_changed(old: GlobalDefs, new: GlobalDefs) -> bool:
+    return any(getattr(old, f) != getattr(new, f) for f in SNMP_GLOBALS)
+
+
 def globals_restart(old: GlobalDefs, new: GlobalDefs) -> bool:
     """Does this global_defs change restart every instance?"""
     return any(getattr(old, f) != getattr(new, f) for f in RESTART_GLOBALS)
@@ -95,8 +113,10 @@ def config_changes(old: Config, new: Config) -> list[str]:
     for field, text in _changes(old.global_defs, new.global_defs):
         if not text.startswith(field):  # a line of a block (metrics, snmp_agent): say which
             text = f"{field} {text}"
-        restart = kept and field in RESTART_GLOBALS
-        out.append(f"global_defs: {text}" + (f" ({RESTART_ALL})" if restart else ""))
+        note = RESTART_ALL if kept and field in RESTART_GLOBALS else None
+        if field in SNMP_GLOBALS:
+            note = SNMP_RESTART
+        out.append(f"global_defs: {text}" + (f" ({note})" if note else ""))
     out += _named_lines("vrrp_script", old.vrrp_scripts, new.vrrp_scripts)
     out += _named_lines("vrrp_track_file", old.vrrp_track_files, new.vrrp_track_files)
     out += _named_lines("vrrp_track_process", old.vrrp_track_processes, new.vrrp_track_processes)

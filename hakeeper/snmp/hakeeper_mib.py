@@ -314,6 +314,10 @@ class HakeeperMib(MibTree):
         self._seed()
         runtime.subscribe(self._follow)
 
+    def detach(self) -> None:
+        """Stop following the model (the view is being replaced)."""
+        self.runtime.unsubscribe(self._follow)
+
     def registrations(self) -> list[Registration]:
         return [Registration(mib.ROOT)]
 

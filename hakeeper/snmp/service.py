@@ -170,6 +170,7 @@ class SnmpService:
         self.traps = gdefs.enable_traps
         parts: list[tuple[MibView, Sequence[Registration]]] = []
         self.notifiers: list[Notifying] = []
+        self.own_mib = own_mib
         if own_mib is not None:
             parts.append((own_mib, own_mib.registrations()))
             self.notifiers.append(own_mib)
@@ -232,6 +233,12 @@ class SnmpService:
             await asyncio.sleep(COUNTERS_INTERVAL)
 
     async def stop(self) -> None:
+        # a reload may replace this service: its views stop following the model now
+        self.runtime.unsubscribe(self._on_event)
+        self.runtime.unsubscribe_drops(self._on_drop)
+        for view in (self.vrrp, self.own_mib):
+            if view is not None:
+                view.detach()
         if self.subagent is not None:
             self.subagent.close()
         if self.embedded is not None:

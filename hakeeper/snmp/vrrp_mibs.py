@@ -255,6 +255,10 @@ class VrrpMibs(MibTree):
         if rfc6527:
             self._build_v3()
 
+    def detach(self) -> None:
+        """Stop following the model (the view is being replaced)."""
+        self.runtime.unsubscribe(self._on_event)
+
     def registrations(self) -> list[Registration]:
         subtrees = [VRRP_MIB] if self.rfc2787 else []
         return [Registration(s) for s in subtrees + ([VRRPV3_MIB] if self.rfc6527 else [])]

@@ -166,6 +166,39 @@ def test_a_wrong_password_is_an_auth_failure_notification(
     assert int(out.stdout.split()[0]) == d1.instance("VI_1")["stats"]["auth_failure"]
 
 
+def test_a_reload_that_changes_snmp_settings_remakes_snmp_and_leaves_vrrp_alone(
+    lab: Lab, snmpd: Snmpd
+) -> None:
+    r1 = lab.add_node("r1")
+    socket_line = f"    snmp_socket unix:{snmpd.socket}\n"
+    v3_only = keepalived_conf(
+        vrrp_instance(priority=150), global_extra="    enable_snmp_rfcv3\n" + socket_line
+    )
+    d1 = start_daemon(r1, "hakeeper", v3_only, ".conf")
+    assert r1.wait_vip(VIP, within=5), d1.log_text()
+    assert wait_for(lambda: column(snmpd, V3_OPER_STATUS) == [MASTER], within=10), d1.log_text()
+    state = instance_oid("hakeeperInstanceState")
+    assert "No Such Object" in snmpd.cli("snmpget", state).stdout  # HAKEEPER-MIB not asked for
+    since = d1.instance("VI_1")["last_transition"]
+
+    # enable_snmp_vrrp by reload: HAKEEPER-MIB appears beside VRRPV3-MIB
+    extra = "    enable_snmp_vrrp\n    enable_snmp_rfcv3\n" + socket_line
+    d1.config.write_text(keepalived_conf(vrrp_instance(priority=150), global_extra=extra))
+    d1.reload()
+    master = str(INSTANCE_TABLE.column("hakeeperInstanceState").number("MASTER"))
+    got = lambda: snmpd.cli("snmpget", "-Oqv", state).stdout.strip()  # noqa: E731
+    assert wait_for(lambda: got() == master, within=5), d1.log_text()
+    assert column(snmpd, V3_OPER_STATUS) == [MASTER]
+    assert "enable_snmp_vrrp" in d1.log_text() and "SNMP restarts" in d1.log_text()
+
+    # no SNMP at all: the subagent leaves snmpd
+    d1.config.write_text(keepalived_conf(vrrp_instance(priority=150)))
+    d1.reload()
+    assert wait_for(lambda: column(snmpd, V3_OPER_STATUS) == [], within=5), d1.log_text()
+    assert d1.instance("VI_1")["last_transition"] == since  # VRRP never moved
+    assert d1.instance("VI_1")["state"] == "MASTER" and VIP in r1.addresses()
+
+
 def instance_oid(column_name: str, instance: str = "VI_1") -> str:
     oid = (*INSTANCE_TABLE.column_oid(column_name), *name_index(instance, NAME_MAX))
     return ".".join(map(str, oid))

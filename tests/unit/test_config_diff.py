@@ -209,6 +209,16 @@ def test_global_defs_change_restarts_instances_only_for_the_multicast_groups() -
     ]
 
 
+def test_snmp_settings_say_snmp_restarts_and_move_no_instance() -> None:
+    old = conf(instance(), global_defs="    router_id a\n    enable_snmp_rfcv3\n")
+    new = conf(instance(), global_defs="    router_id a\n    enable_snmp_vrrp\n    enable_traps\n")
+    assert config_changes(old, new) == [
+        "global_defs: enable_snmp_vrrp off -> on (SNMP restarts, VRRP untouched)",
+        "global_defs: enable_snmp_rfcv3 on -> off (SNMP restarts, VRRP untouched)",
+        "global_defs: enable_traps off -> on (SNMP restarts, VRRP untouched)",
+    ]
+
+
 def test_a_multicast_group_change_makes_a_live_instance_change_a_restart() -> None:
     old = conf(instance(), global_defs="    router_id a\n")
     new = conf(
