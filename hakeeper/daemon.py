@@ -90,6 +90,12 @@ class Transport:
             del self._users[sock_key]
             self.sockets.pop(sock_key).close()
 
+    def drain(self, runner: InstanceRunner) -> None:
+        """Handle what is queued on the runner's socket now (before its down timer fires)."""
+        sock = self.sockets.get(self._key(runner)[:2])
+        if sock is not None:
+            sock.drain()
+
     def send(self, payload: bytes, src: IPAddress, dst: IPAddress, ifname: str) -> None:
         family = 4 if src.version == 4 else 6
         self.sockets[(ifname, family)].send(payload, dst, src)
@@ -542,6 +548,7 @@ class Daemon:
             self.runtime.instances.pop(inst.name, None)
             return None
         runner.on_transition = self._on_transition
+        runner.before_down = lambda: self.transport.drain(runner)
         runner.view.trackers = lambda name=inst.name: self.tracking.trackers(name)
         self.runners[inst.name] = runner
         return runner

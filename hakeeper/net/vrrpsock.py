@@ -35,8 +35,26 @@ IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 IPV6_HDRINCL = 36
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 OnPacket = Callable[[bytes, IPAddress, IPAddress, int, int], None]
+
+
+# One socket receives every instance's adverts on an interface, and peers' instances send in
+# step (they started together): 200 instances at 0.1 s arrive as bursts of 200 packets that
+# overflowed the default ~208 KiB buffer (~1 KiB a packet in the kernel) while the loop was
+# busy, so the same instances lost adverts again and again and the backup flapped
+# (bench/soak.py). keepalived has vrrp_rx_bufs_policy for this; here a fixed 4 MiB holds a
+# burst of a few thousand and costs memory only while packets wait.
+RECV_BUFFER = 4 << 20
+DRAIN_MAX = 4096  # bounded even so: a flood must not hold the loop
+
+
+def _big_receive_buffer(s: socket.socket) -> None:
+    try:  # root (CAP_NET_ADMIN) may go beyond net.core.rmem_max
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECV_BUFFER)
+    except PermissionError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)  # capped by rmem_max
 
 
 class VrrpSocket:
@@ -111,6 +129,7 @@ class VrrpSocket:
         s = socket.socket(af, socket.SOCK_RAW | socket.SOCK_NONBLOCK, IPPROTO_VRRP)
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
+            _big_receive_buffer(s)
             if self.family == 4:
                 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
                 s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
@@ -173,10 +192,15 @@ class VrrpSocket:
 
     # -- receiving ------------------------------------------------------------------------
 
-    def _readable(self) -> None:
+    def drain(self) -> None:
+        """Handle every packet queued now: a backup about to declare its master down first
+        reads what arrived while the loop was busy (a reload, a burst), not after."""
+        self._readable(DRAIN_MAX)
+
+    def _readable(self, burst: int = 64) -> None:
         # drain what is queued, but yield to the loop after a burst so a flood cannot starve
         # the advert timers
-        for _ in range(64):
+        for _ in range(burst):
             if self._recv is None:
                 return
             try:

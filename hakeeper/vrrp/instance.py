@@ -79,6 +79,8 @@ class InstanceRunner:
         self.group: SyncGroup | None = None  # set by the sync group that owns us
         # notifications: called with the new state, or MASTER_RX_LOWER_PRI
         self.on_transition: Callable[[InstanceRunner, str], None] | None = None
+        # reads the adverts already queued on our socket (set by the daemon's transport)
+        self.before_down: Callable[[], None] | None = None
         self.notified = False  # a first notification went out (keepalived's notifies_sent)
         runtime.instances[inst.name] = self.view
 
@@ -260,7 +262,15 @@ class InstanceRunner:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.core.on_timer(self.loop.time())
+        now = self.loop.time()
+        if self.before_down is not None and self.core.state is vc.State.BACKUP:
+            deadline = self.core.next_deadline()
+            if deadline is not None and deadline <= now:
+                # after the loop was held (a reload, a burst) the master's adverts may wait
+                # in the socket while the timers fire first: read them before judging it down
+                self.before_down()
+                now = self.loop.time()
+        self.core.on_timer(now)
         self._pump()
 
     def _pump(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, replace
@@ -26,8 +27,8 @@ import pytest
 
 from hakeeper.dbus.names import instance_path, real_server_path, virtual_server_path
 from hakeeper.snmp.mib import INSTANCE_TABLE, NAME_MAX, name_index
-from tests.lab.configs import vrrp_instance
-from tests.lab.daemons import VENV_BIN, wait_for
+from tests.lab.configs import keepalived_conf, vrrp_instance
+from tests.lab.daemons import VENV_BIN, start_daemon, wait_for
 from tests.lab.dbusbus import PrivateBus
 from tests.lab.lab import PYTHON, Lab, Node
 from tests.lab.lvsfarm import real_server
@@ -432,3 +433,44 @@ def test_config_test_prints_the_reload_diff_of_the_running_daemon(
         f"nothing to compare with: hakeeper is not running "
         f"(nobody owns {BUS} on the bus at {bus.address})"
     )
+
+
+def test_a_backup_held_busy_reads_the_queued_adverts_before_judging_its_master_down(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """A backup whose loop is held (a reload of a big config, a slow host: here SIGSTOP for
+    0.8 s, over twice the master down interval) finds hundreds of adverts queued when it runs
+    again, and every down timer already due. It must read them first: no instance may go
+    MASTER while the master is alive. (Reading only one burst before the timers flapped
+    every instance whose advert was further back in the queue.)"""
+    n = 100
+    r1, r2 = lab.add_nodes("r1", "r2")
+
+    def conf(priority: int) -> str:
+        insts = [
+            vrrp_instance(f"VI_{i}", vrid=i, priority=priority, vips=(f"198.19.0.{i}/32",))
+            for i in range(1, n + 1)
+        ]
+        return keepalived_conf(*insts)
+
+    d1 = start_daemon(r1, "hakeeper", conf(150), ".conf")
+    assert wait_for(lambda: len(vips_19(r1)) == n, within=10), d1.log_text()[-2000:]
+    d2 = start_daemon(r2, "hakeeper", conf(100), ".conf")
+    assert wait_for(lambda: d2.log_text().count("INIT -> BACKUP") == n, within=10)
+    time.sleep(1.0)  # settled: r2 has heard every instance's master
+    assert vips_19(r2) == set()
+    watch = tmp_path / "r2-addr.log"
+    address_monitor(r2, watch)
+    before = d2.log_text().count("-> MASTER")
+    for _ in range(3):
+        d2.signal(signal.SIGSTOP)
+        time.sleep(0.8)
+        d2.signal(signal.SIGCONT)
+        time.sleep(1.0)
+    assert d2.log_text().count("-> MASTER") == before, d2.log_text()[-3000:]
+    assert [ln for ln in watch.read_text().splitlines() if "198.19." in ln] == []
+    assert len(vips_19(r1)) == n and d1.alive() and d2.alive()
+
+
+def vips_19(node: Node) -> set[str]:
+    return {a for a in node.addresses() if a.startswith("198.19.")}
