@@ -175,15 +175,17 @@ class Sig:
     strings: tuple[str, ...]
 
 
-def bus_monitor(bus: PrivateBus, path: Path, *match: str) -> subprocess.Popen[bytes]:
+def bus_monitor(lab: Lab, bus: PrivateBus, path: Path, *match: str) -> subprocess.Popen[bytes]:
     """dbus-monitor writing to a file (a pipe nobody reads during the test would fill up and
-    the bus would drop what it could not deliver); returned once it listens."""
+    the bus would drop what it could not deliver); returned once it listens, and on the
+    lab's list, so a failed test ends it too."""
     out = open(path, "w")  # noqa: SIM115 - the child owns it
     try:
         argv = ["dbus-monitor", "--address", bus.address, *match]
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         out.close()
+    lab.processes.append(proc)
     assert wait_for(lambda: "member=NameLost" in path.read_text(), within=5), path.read_text()
     return proc
 
@@ -261,10 +263,11 @@ def test_hundred_reloads_under_traffic_move_nothing_a_user_sees(
         assert wait_for(
             lambda: all(row[2] for row in r1.call(ROOT, MANAGER, "ListRealServers")), within=8
         ), r1.daemon.log_text()
-        story(client, r1, r2, servers, d, variant, (watch_r1, watch_r2), notify_log)
+        story(lab, client, r1, r2, servers, d, variant, (watch_r1, watch_r2), notify_log)
 
 
 def story(
+    lab: Lab,
     client: Node,
     r1: Router,
     r2: Router,
@@ -296,6 +299,7 @@ def story(
     assert any(f"/{VIP}/80" in k for k in nft_before), nft_before
     mon_log = d / "dbus-monitor.log"
     mon = bus_monitor(
+        lab,
         r1.bus,
         mon_log,
         f"type='signal',interface='{OM}'",
