@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -13,7 +14,7 @@ from typing import TypeVar
 
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.diff import LIVE_FIELDS as LIVE_FIELDS
-from hakeeper.config.diff import config_changes, globals_restart, identity
+from hakeeper.config.diff import config_changes, globals_restart, identity, snmp_changed
 from hakeeper.config.model import Config, IPAddress, Metrics, VrrpInstance
 from hakeeper.control import Control, ControlError
 from hakeeper.dbus.compat import KeepalivedObjects
@@ -165,7 +166,8 @@ class Daemon:
         # the command line wins over global_defs' dbus_address; "none" turns D-Bus off
         self.dbus_address = dbus_address or config.global_defs.dbus_address or "system"
         self.dbus: DbusService | None = None
-        self.snmp: SnmpService | None = None  # enable_snmp_* (read at start)
+        self.snmp: SnmpService | None = None  # enable_snmp_*, snmp_agent
+        self._snmp_task: asyncio.Task[None] | None = None  # a restart asked by a reload
         self.metrics: MetricsServer | None = None  # global_defs metrics { } (rebound on reload)
         self._metrics_task: asyncio.Task[None] | None = None
         self.metrics_config: Metrics | None = None  # what the endpoint was last told
@@ -284,6 +286,23 @@ class Daemon:
             return
         self.snmp = snmp
 
+    def _restart_snmp(self) -> None:
+        """A reload changed the SNMP settings: stop the service, start it from the new
+        config (one restart at a time, in reload order)."""
+        before = self._snmp_task
+
+        async def restart() -> None:
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await before
+            old, self.snmp = self.snmp, None
+            if old is not None:
+                await old.stop()
+            await self._start_snmp()
+
+        assert self._loop is not None
+        self._snmp_task = self._loop.create_task(restart())
+
     async def shutdown(self) -> None:
         if self._lvs_starting is not None:
             self._lvs_starting.cancel()
@@ -297,6 +316,9 @@ class Daemon:
             self._stop_runner(runner)  # each sends notify_stop through on_transition
         if self.dbus is not None:
             await self.dbus.stop()  # after the instances: watchers see them go to STOP
+        if self._snmp_task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._snmp_task
         if self.snmp is not None:
             await self.snmp.stop()
         if self.metrics is not None:
@@ -363,6 +385,7 @@ class Daemon:
         changes = config_changes(self.config, new)
         if dry_run:
             return changes
+        snmp_again = snmp_changed(self.config.global_defs, new.global_defs)
         for w in new.warnings:
             log.warning("%s", w)
         self._seed_tracked_links(new)
@@ -372,6 +395,8 @@ class Daemon:
         self._apply(new)
         self._check_firewall(new)
         self._reload_lvs(new)
+        if snmp_again:
+            self._restart_snmp()
         if new.global_defs.metrics != self.metrics_config:
             assert self._loop is not None
             self._metrics_task = self._loop.create_task(self._apply_metrics(new))
