@@ -14,7 +14,13 @@ from typing import TypeVar
 
 from hakeeper.config import ConfigErrors, load_config
 from hakeeper.config.diff import LIVE_FIELDS as LIVE_FIELDS
-from hakeeper.config.diff import config_changes, globals_restart, identity, snmp_changed
+from hakeeper.config.diff import (
+    config_changes,
+    globals_restart,
+    identity,
+    renamed,
+    snmp_changed,
+)
 from hakeeper.config.model import Config, IPAddress, Metrics, VrrpInstance
 from hakeeper.control import Control, ControlError
 from hakeeper.dbus.compat import KeepalivedObjects
@@ -496,6 +502,9 @@ class Daemon:
         restart_all = globals_restart(self.config.global_defs, gdefs)
         self.runtime.router_id = self._router_id(new)
         wanted = {inst.name: inst for inst in new.vrrp_instances}
+        if not restart_all:
+            for old_name, inst in renamed(self.config, new).items():
+                self._rename(old_name, inst, new)
         # stop what is gone or changed beyond what a live reconfigure can do, first,
         # so a replacement can take the same VRID on the same interface
         for name, runner in list(self.runners.items()):
@@ -528,6 +537,23 @@ class Daemon:
         file_order(self.runners, order)
         file_order(self.runtime.instances, order)
         self.config = new
+
+    def _rename(self, old_name: str, inst: VrrpInstance, new: Config) -> None:
+        """keepalived's match by (interface, VRID, family): the renamed instance keeps its
+        engine, state and VIPs; views see the old name go and the new one come."""
+        runner = self.runners.pop(old_name, None)
+        if runner is None:
+            return
+        if runner.group is not None:
+            self._drop_group(runner.group)  # rebuilt with its members' new names
+        self.runtime.instances.pop(old_name, None)
+        self.runtime.emit("instance", old_name, "removed")
+        self.runners[inst.name] = runner
+        self.runtime.instances[inst.name] = runner.view
+        runner.view.trackers = lambda name=inst.name: self.tracking.trackers(name)
+        runner.reconfigure(inst, new.global_defs)
+        self.runtime.emit("instance", inst.name, "added")
+        log.info("%s: renamed from %s, state kept", inst.name, old_name)
 
     def _apply_groups(self, new: Config) -> None:
         """Keep a sync group whose definition and member runners are unchanged (no state

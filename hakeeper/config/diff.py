@@ -51,6 +51,30 @@ def identity(inst: VrrpInstance) -> VrrpInstance:
     return dataclasses.replace(inst, **{f: getattr(blank, f) for f in LIVE_FIELDS})
 
 
+def renamed(old: Config, new: Config) -> dict[str, VrrpInstance]:
+    """Instances a reload renames in place: old name -> new instance. keepalived matches an
+    instance across reloads by (interface, virtual_router_id, family), not by name, so a
+    renamed one keeps its state; so do we, when nothing else about it needs a restart (one
+    of each name only: the old name gone, the new one not there before)."""
+    old_names = {i.name for i in old.vrrp_instances}
+    new_names = {i.name for i in new.vrrp_instances}
+    arrived = {
+        (i.interface, i.virtual_router_id, i.family): i
+        for i in new.vrrp_instances
+        if i.name not in old_names
+    }
+    out: dict[str, VrrpInstance] = {}
+    for inst in old.vrrp_instances:
+        if inst.name in new_names:
+            continue
+        match = arrived.get((inst.interface, inst.virtual_router_id, inst.family))
+        if match is None:
+            continue
+        if identity(dataclasses.replace(inst, name=match.name)) == identity(match):
+            out[inst.name] = match
+    return out
+
+
 RESTART = "restart: the instance leaves and rejoins"
 RESTART_GLOBAL = "restart: global_defs changed"
 RESTART_ALL = "restart of every instance"
@@ -147,9 +171,12 @@ def _instance_lines(old: Config, new: Config, gdefs_changed: bool) -> list[str]:
             note = restart or ("live, no state change" if field in NO_STATE_CHANGE else "live")
             yield f"{text} ({note})"
 
-    return _keyed_lines(
-        "vrrp_instance", old.vrrp_instances, new.vrrp_instances, _name, per_instance
-    )
+    moved = {} if gdefs_changed else renamed(old, new)
+    # a renamed instance is compared under its new name: only its live changes show
+    was = [dataclasses.replace(i, name=moved[i.name].name) if i.name in moved else i
+           for i in old.vrrp_instances]  # fmt: skip
+    lines = [f"vrrp_instance {a}: renamed to {b.name} (keeps its state)" for a, b in moved.items()]
+    return lines + _keyed_lines("vrrp_instance", was, new.vrrp_instances, _name, per_instance)
 
 
 def _restarted(old: Config, new: Config, gdefs_changed: bool) -> set[str]:

@@ -478,3 +478,34 @@ def test_a_backup_held_busy_reads_the_queued_adverts_before_judging_its_master_d
 
 def vips_19(node: Node) -> set[str]:
     return {a for a in node.addresses() if a.startswith("198.19.")}
+
+
+def test_a_renamed_instance_keeps_its_state_and_vip(
+    lab: Lab, bus: PrivateBus, tmp_path: Path
+) -> None:
+    """keepalived matches an instance across reloads by interface, VRID and family: renaming
+    VI_1 to web on the master keeps the VIP where it is and the state it has; only the
+    name (and so the D-Bus object) changes."""
+    n1, n2 = lab.add_nodes("r1", "r2")
+    watch = tmp_path / "r1-addr.log"
+    address_monitor(n1, watch)
+    r1 = start(n1, bus, keepalived_conf(vrrp_instance(priority=150)))
+    assert n1.wait_vip(VIP, within=5), r1.daemon.log_text()
+    d2 = start_daemon(n2, "hakeeper", keepalived_conf(vrrp_instance(priority=100)), ".conf")
+    assert wait_for(lambda: d2.instance("VI_1")["state"] == "BACKUP", within=5)
+    time.sleep(0.5)
+    renamed_conf = vrrp_instance("web", priority=120)  # and a live change with it
+    r1.daemon.config.write_text(keepalived_conf(renamed_conf))
+    assert r1.call(ROOT, MANAGER, "Reload") == [
+        "vrrp_instance VI_1: renamed to web (keeps its state)",
+        "vrrp_instance web: priority 150 -> 120 (live, no state change)",
+    ]
+    time.sleep(1.0)
+    assert deleted(watch, VIP) == []
+    assert [row[0] for row in r1.call(ROOT, MANAGER, "ListInstances")] == ["web"]
+    web = instance_path("web")
+    assert r1.prop("State", web, "org.hakeeper.Hakeeper1.Instance") == "MASTER"
+    assert r1.prop("ConfigPriority", web, "org.hakeeper.Hakeeper1.Instance") == 120
+    assert instance_path("VI_1") not in managed_paths(r1)
+    assert not re.search(r"web: \S+ -> ", r1.daemon.log_text()), r1.daemon.log_text()
+    assert "-> MASTER" not in d2.log_text()
