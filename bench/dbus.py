@@ -94,15 +94,28 @@ def layout(n: int) -> list[tuple[int, int]]:
     return [(i // PER_SEGMENT, i % PER_SEGMENT + 1) for i in range(n)]
 
 
-def config(n: int) -> str:
-    insts = [
+def master_instances(n: int) -> list[str]:
+    """The n VRRPv3 instances of the scaled lab, all MASTER (no peer), one VIP each."""
+    return [
         vrrp_instance(
             f"VI_{seg}_{vrid}", interface=f"eth{seg}", vrid=vrid, priority=PRIORITY,
             vips=(f"198.19.{seg}.{vrid}/32",), advert_int=ADV, version=3,
         )
         for seg, vrid in layout(n)
     ]  # fmt: skip
-    return keepalived_conf(*insts, global_extra="    enable_dbus\n")
+
+
+def scaled_lab(lab: Lab, n: int) -> tuple[Node, Node]:
+    """M on as many segments as n instances need (eth0 on "lan"), C on "lan" only."""
+    segs = ["lan"]
+    for i in range(1, math.ceil(n / PER_SEGMENT)):
+        lab.add_segment(f"s{i}")
+        segs.append(f"s{i}")
+    return lab.add_node("M", segments=segs), lab.add_node("C")
+
+
+def config(n: int) -> str:
+    return keepalived_conf(*master_instances(n), global_extra="    enable_dbus\n")
 
 
 def keepalived_path(seg: int, vrid: int) -> str:
@@ -878,12 +891,7 @@ def main() -> int:
     spacing: list[SpacingRun] = []
     notes: list[str] = []
     with Lab() as lab:
-        segs = ["lan"]
-        for i in range(1, math.ceil(n / PER_SEGMENT)):
-            lab.add_segment(f"s{i}")
-            segs.append(f"s{i}")
-        m = lab.add_node("M", segments=segs)
-        c = lab.add_node("C")
+        m, c = scaled_lab(lab, n)
         if "hakeeper" in daemons:
             hk, spacing, more = run_hakeeper(m, c, n, args)
             notes += more

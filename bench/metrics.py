@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import os
 import shlex
 import signal
@@ -35,17 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.dbus import (
     ADV,
-    PER_SEGMENT,
-    PRIORITY,
     TOLERANCE,
     converge,
-    layout,
     log_errors,
+    master_instances,
     measured_capture,
     pct,
+    scaled_lab,
 )
 from bench.scale import tree
-from tests.lab.configs import keepalived_conf, vrrp_instance
+from tests.lab.configs import keepalived_conf
 from tests.lab.daemons import start_daemon
 from tests.lab.lab import Lab, Node, ip_netns_list
 
@@ -74,15 +72,8 @@ print(json.dumps({"times": times, "size": size, "raw": raw, "samples": samples})
 
 
 def config(n: int, listen: str) -> str:
-    insts = [
-        vrrp_instance(
-            f"VI_{seg}_{vrid}", interface=f"eth{seg}", vrid=vrid, priority=PRIORITY,
-            vips=(f"198.19.{seg}.{vrid}/32",), advert_int=ADV, version=3,
-        )
-        for seg, vrid in layout(n)
-    ]  # fmt: skip
     return keepalived_conf(
-        *insts, global_extra=f"    metrics {{\n        listen {listen}\n    }}\n"
+        *master_instances(n), global_extra=f"    metrics {{\n        listen {listen}\n    }}\n"
     )
 
 
@@ -123,12 +114,7 @@ def main() -> int:
     command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
     lines: list[str] = []
     with Lab() as lab:
-        segs = ["lan"]
-        for i in range(1, math.ceil(n / PER_SEGMENT)):
-            lab.add_segment(f"s{i}")
-            segs.append(f"s{i}")
-        m = lab.add_node("M", segments=segs)
-        c = lab.add_node("C")
+        m, c = scaled_lab(lab, n)
         url = f"http://{m.ipv4}:{PORT}/metrics"
         d = start_daemon(m, "hakeeper", config(n, f"{m.ipv4}:{PORT}"), suffix=".conf")
         try:

@@ -56,19 +56,19 @@ from bench.dbus import (
     CAPTURE_VRID,
     GAP,
     PER_SEGMENT,
-    PRIORITY,
     TOLERANCE,
     Timing,
     converge,
-    layout,
     log_errors,
+    master_instances,
     measured_capture,
     pct,
+    scaled_lab,
 )
 from bench.scale import tree
 from hakeeper.snmp.mib import INSTANCE_TABLE, NAME_MAX, name_index
 from hakeeper.snmp.vrrp_mibs import V3_OPER_ENTRY, V3_OPER_STATUS
-from tests.lab.configs import keepalived_conf, vrrp_instance
+from tests.lab.configs import keepalived_conf
 from tests.lab.daemons import REPO, Daemon, start_daemon
 from tests.lab.lab import Lab, Node, ip_netns_list
 from tests.unit.test_agentx_snmpd import Snmpd, free_udp_port
@@ -118,13 +118,7 @@ LOOP_TABLE = {"hakeeper": HK_TABLE, "keepalived": KA_TABLE}
 
 
 def config(n: int, socket_path: Path, extra: str = "") -> str:
-    insts = [
-        vrrp_instance(
-            f"VI_{seg}_{vrid}", interface=f"eth{seg}", vrid=vrid, priority=PRIORITY,
-            vips=(f"198.19.{seg}.{vrid}/32",), advert_int=ADV, version=3,
-        )
-        for seg, vrid in layout(n)
-    ]  # fmt: skip
+    insts = master_instances(n)
     snmp = (
         f"    enable_snmp_vrrp\n    enable_snmp_rfcv3\n    snmp_socket unix:{socket_path}\n{extra}"
     )
@@ -538,12 +532,7 @@ def report(n: int, base: Timing, runs: list[DaemonRun], args: argparse.Namespace
 def bench_size(n: int, args: argparse.Namespace) -> None:
     with Lab() as lab, tempfile.TemporaryDirectory(prefix="hk-bench-snmp-") as tmpdir:
         tmp = Path(tmpdir)
-        segs = ["lan"]
-        for i in range(1, math.ceil(n / PER_SEGMENT)):
-            lab.add_segment(f"s{i}")
-            segs.append(f"s{i}")
-        m = lab.add_node("M", segments=segs)
-        c = lab.add_node("C")
+        m, c = scaled_lab(lab, n)
         (tmp / "snmpd").mkdir()
         snmpd = BenchSnmpd(tmp / "snmpd", free_udp_port())  # traps: nobody listens
         runs: list[DaemonRun] = []
