@@ -69,12 +69,21 @@ class Firewall:
     def check(self, config: Config, local: Local) -> list[Finding]:
         """Read the live ruleset and log, one line each, what drops VRRP or a VIP's traffic:
         ERROR where sure, WARNING where it may. Blocks (one netlink dump): run in a thread."""
+        # its own libnftables context: a context is not safe to share with the loop's thread
+        nft = None
         try:
-            doc = self._ctx().json({"nftables": [{"list": {"ruleset": None}}]})
+            nft = Nft()
+            doc = nft.json({"nftables": [{"list": {"ruleset": None}}]})
+            findings = audit(doc, config, local, skip=[(FAMILY, TABLE)])
         except NftError as e:
             log.warning("firewall check: cannot read the ruleset: %s", e)
             return []
-        findings = audit(doc, config, local, skip=[(FAMILY, TABLE)])
+        except Exception:  # a ruleset the check does not understand must not go unnoticed
+            log.exception("firewall check failed")
+            return []
+        finally:
+            if nft is not None:
+                nft.close()
         for f in findings:
             hint = f" ({HINT})" if not f.flow.vip else ""
             log.log(logging.ERROR if f.sure else logging.WARNING, "firewall: %s%s", f, hint)
