@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +31,7 @@ from hakeeper.snmp.embedded import (
     to_pysnmp,
 )
 from tests.unit.agentxhelp import DictView, sample_view
+from tests.unit.test_agentx_snmpd import free_udp_port, wait_for
 
 T = TypeVar("T")
 ROOT = (1, 3, 6, 1, 3, 5798)
@@ -43,20 +43,6 @@ CAROL = V3User("carol", "carol-auth-256", "carol-priv", auth="SHA-256")  # read-
 DAVE = V3User("dave", "dave-auth", "dave-priv", access="none")  # only for notifications
 V3_ALICE = ("-v3", "-l", "authPriv", "-u", "alice", "-a", "SHA", "-A", "alice-auth", "-x", "AES")
 V3_CAROL = ("-v3", "-l", "authPriv", "-u", "carol", "-a", "SHA-256", "-A", "carol-auth-256")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Agent:
