@@ -27,6 +27,7 @@ figures, and keepalived's MIB needs modules this host lacks):
 
 Run from the repo root as root:
     .venv/bin/python bench/snmp.py [--sizes 200,1000] [--seconds 20] [--repeat 5]
+        [--pin none|same|split]
 It prints figures; it never fails because something is slow (exit status != 0 only when
 the lab could not be built or driven).
 """
@@ -385,6 +386,9 @@ def run_daemon(
         d = start_daemon(m, "keepalived", config(n, snmpd.socket), env=env, quiet=True)
     try:
         print("   " + converge(d, m, n, args.converge_timeout), flush=True)
+        if args.pin != "none":
+            assert d.proc is not None and snmpd.proc is not None
+            print("   " + pin(args.pin, tree(d.proc.pid), snmpd.proc.pid), flush=True)
         tables = TABLES[kind]
         ready = [wait_snmp(agent, d, t, n, args.converge_timeout) for t in tables]
         if embedded is not None:
@@ -430,6 +434,20 @@ def run_daemon(
     return out
 
 
+def pin(mode: str, daemon: list[int], snmpd: int) -> str:
+    """Put snmpd and the daemon's processes (every thread) on fixed CPUs. Each round trip of
+    a walk wakes the other side; in a VM, where that side runs decides much of the time
+    (same CPU: a context switch; another, idle CPU: an inter-processor wake-up through the
+    hypervisor), and unpinned the scheduler's choice can differ from one start to the next.
+    "same": both on the last CPU (the pure CPU cost of each side); "split": snmpd on the
+    first, the daemon on the last."""
+    last = os.cpu_count() or 1
+    cpus = {"same": (last - 1, last - 1), "split": (0, last - 1)}[mode]
+    for pid, cpu in ((snmpd, cpus[0]), *((p, cpus[1]) for p in daemon)):
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], capture_output=True)
+    return f"pinned ({mode}): snmpd on CPU {cpus[0]}, daemon pids {daemon} on CPU {cpus[1]}"
+
+
 class BenchSnmpd(Snmpd):
     @property
     def proc_pid(self) -> int | None:
@@ -462,7 +480,8 @@ def report(n: int, base: Timing, runs: list[DaemonRun], args: argparse.Namespace
     print(
         f"# {n} VRRPv3 instances (advert_int {ADV * 1000:g} ms, {segs} segment(s) x <= "
         f"{PER_SEGMENT}, all MASTER); one snmpd (AgentX master) for both daemons; "
-        f"{os.cpu_count()} CPUs; snmpbulkwalk -v2c -Cr50 -On, median of {args.repeat}"
+        f"{os.cpu_count()} CPUs; snmpbulkwalk -v2c -Cr50 -On, median of {args.repeat}; "
+        f"CPU pinning: {args.pin}"
     )
     print(f"snmpget sysUpTime.0 from snmpd itself (tool start + 1 round trip): {fmt_ms(base)} ms")
     print()
@@ -563,6 +582,10 @@ def main() -> int:
     ap.add_argument("--stop-timeout", type=float, default=15.0)
     ap.add_argument("--daemons", default="hakeeper,keepalived")
     ap.add_argument("--no-spacing", action="store_true", help="skip (c)")
+    ap.add_argument(
+        "--pin", choices=("none", "same", "split"), default="none",
+        help="CPU placement of snmpd and the daemon (see pin())",
+    )  # fmt: skip
     ap.add_argument("--no-embedded", dest="embedded", action="store_false", help="skip (d)")
     args = ap.parse_args()
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the lab is still torn down

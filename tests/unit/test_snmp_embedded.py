@@ -471,3 +471,39 @@ def test_config_is_checked() -> None:
         TrapTarget("192.0.2.1")
     assert "secret" not in repr(V3User("u", "secret-auth", "secret-priv"))
     assert "secret" not in repr(Community("secret"))
+
+
+# --- the v2c read path without pysnmp's codec (ber.py) -----------------------------------------
+
+
+def test_plain_v2c_reads_answer_alike_with_and_without_the_fast_path(
+    serve: Callable[..., Agent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same questions to an agent whose v2c reads go through ber.py and to one where
+    pysnmp does everything: the net-snmp tools print the same answers."""
+    many = {(*ROOT, 20, i): p.Integer(i) for i in range(1, 301)}
+
+    def view() -> DictView:
+        return DictView({**sample_view(ROOT).values, **many})
+
+    def ask(a: Agent) -> list[list[str]]:
+        oids = [f"{R}.{i}.0" for i in range(1, 10)]
+        return [
+            a.lines("snmpget", *v2c(), "--", *oids, f"{R}.1.7", f"{R}.99.0"),
+            a.lines("snmpwalk", *v2c(), R),
+            a.lines("snmpbulkwalk", *v2c(), "-Cr7", R),
+            a.lines("snmpgetnext", *v2c(), "--", LAST, ".1.4", ".0.0"),
+            a.lines("snmpbulkget", *v2c(), "-Cn2", "-Cr40", "--", f"{R}.1.0", R, f"{R}.20.7"),
+            a.lines("snmpget", *v2c("private"), "--", f"{R}.10.1.1"),
+        ]
+
+    fast = serve(view())
+    answers = ask(fast)
+    # every one of them went that way: a walk is one request a line
+    assert fast.agent._counts["fast_packets_in"] > len(answers[1]) > 300
+    assert fast.counters["packets_in"] >= fast.agent._counts["fast_packets_in"]
+    monkeypatch.setattr(EmbeddedAgent, "_fast", lambda self, t, a, d: False)
+    slow = serve(view())
+    assert ask(slow) == answers
+    assert slow.agent._counts["fast_packets_in"] == 0
+    assert answers[0][0] == f'{R}.1.0 = STRING: "hakeeper"' and len(answers[1]) == 314

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 Oid = tuple[int, ...]
 
@@ -106,8 +106,10 @@ class Error(IntEnum):
     PROCESSING_ERROR = 268
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: one is built for every PDU received (a walk
+    through snmpd is one PDU a varbind) and a tuple is four times cheaper to make."""
+
     version: int
     type: int
     flags: int
@@ -447,6 +449,26 @@ Pdu = (
 # --- encoding ------------------------------------------------------------------------------
 
 
+# Precompiled layouts: the hot path (a GetNext in, a Response out) runs for every varbind of
+# a walk, and building a format string for each field costs more than the packing.
+_HEADER = {o: struct.Struct(o + "BBBBIIII") for o in "><"}
+_U16 = {o: struct.Struct(o + "H") for o in "><"}
+_U16X2 = {o: struct.Struct(o + "HH") for o in "><"}
+_U32 = {o: struct.Struct(o + "I") for o in "><"}
+_I32 = {o: struct.Struct(o + "i") for o in "><"}
+_U64 = {o: struct.Struct(o + "Q") for o in "><"}
+_RESPONSE_HEAD = {o: struct.Struct(o + "IHH") for o in "><"}
+_SUBIDS: dict[tuple[str, int], struct.Struct] = {}
+
+
+def _subids(order: str, n: int) -> struct.Struct:
+    """The layout of n sub-identifiers (n <= MAX_SUBIDS, so the cache stays small)."""
+    st = _SUBIDS.get((order, n))
+    if st is None:
+        st = _SUBIDS[order, n] = struct.Struct(f"{order}{n}I")
+    return st
+
+
 class _Writer:
     def __init__(self, order: str) -> None:
         self.order = order
@@ -456,13 +478,10 @@ class _Writer:
         self.parts.append(bytes(values))
 
     def u16(self, value: int) -> None:
-        self.parts.append(struct.pack(self.order + "H", value))
+        self.parts.append(_U16[self.order].pack(value))
 
     def u32(self, value: int) -> None:
-        self.parts.append(struct.pack(self.order + "I", value))
-
-    def u64(self, value: int) -> None:
-        self.parts.append(struct.pack(self.order + "Q", value))
+        self.parts.append(_U32[self.order].pack(value))
 
     def oid(self, oid: Oid, include: bool = False) -> None:
         prefix = 0
@@ -470,13 +489,12 @@ class _Writer:
         # §5.1: 1.3.6.1.x.* travels as prefix x and the rest, x in 1..255
         if len(oid) >= 5 and oid[:4] == _INTERNET and 0 < oid[4] < 256:
             prefix, subids = oid[4], oid[5:]
-        if len(subids) > MAX_SUBIDS:
+        n = len(subids)
+        if n > MAX_SUBIDS:
             raise ValueError(f"OID has {len(oid)} sub-identifiers, at most {MAX_SUBIDS} fit")
-        self.u8(len(subids), prefix, int(include), 0)
-        for sub in subids:
-            if not 0 <= sub < 1 << 32:
-                raise ValueError(f"sub-identifier {sub} is out of range 0..2^32-1")
-        self.parts.append(struct.pack(f"{self.order}{len(subids)}I", *subids))
+        # a sub-identifier outside 0..2^32-1 makes pack raise struct.error -> ValueError
+        head = bytes((n, prefix, 1 if include else 0, 0))
+        self.parts += (head, _subids(self.order, n).pack(*subids))
 
     def octets(self, data: bytes) -> None:
         self.u32(len(data))
@@ -493,26 +511,41 @@ class _Writer:
             self.oid(r.end)
 
     def varbinds(self, varbinds: tuple[VarBind, ...]) -> None:
+        head = _U16X2[self.order]
         for vb in varbinds:
-            self.u16(vb.value.TAG)
-            self.u16(0)
+            v = vb.value
+            self.parts.append(head.pack(v.TAG, 0))
             self.oid(vb.name)
-            self.value(vb.value)
+            self.value(v)
 
     def value(self, v: Value) -> None:
-        match v:
-            case Integer():
-                self.parts.append(struct.pack(self.order + "i", v.value))
-            case Counter32() | Gauge32() | TimeTicks():
-                self.u32(v.value)
-            case Counter64():
-                self.u64(v.value)
-            case OctetString() | Opaque() | IpAddress():
-                self.octets(v.value)
-            case ObjectIdentifier():
-                self.oid(v.value)
-            case _:
-                pass  # Null and the three exceptions carry no data
+        # by exact type: a match over the value classes was a third of a Response's cost
+        kind = _VALUE_KIND.get(type(v))
+        o = self.order
+        if kind == "i32":
+            self.parts.append(_I32[o].pack(v.value))  # type: ignore[union-attr]
+        elif kind == "u32":
+            self.parts.append(_U32[o].pack(v.value))  # type: ignore[union-attr]
+        elif kind == "u64":
+            self.parts.append(_U64[o].pack(v.value))  # type: ignore[union-attr]
+        elif kind == "octets":
+            self.octets(v.value)  # type: ignore[union-attr]
+        elif kind == "oid":
+            self.oid(v.value)  # type: ignore[union-attr]
+        # Null and the three exceptions carry no data
+
+
+_VALUE_KIND: dict[type, str] = {
+    Integer: "i32",
+    Counter32: "u32",
+    Gauge32: "u32",
+    TimeTicks: "u32",
+    Counter64: "u64",
+    OctetString: "octets",
+    Opaque: "octets",
+    IpAddress: "octets",
+    ObjectIdentifier: "oid",
+}
 
 
 def encode(pdu: Pdu, *, network_order: bool = True) -> bytes:
@@ -534,6 +567,9 @@ def _encode(pdu: Pdu, order: str) -> bytes:
     if getattr(pdu, "context", None) is not None:
         flags |= NON_DEFAULT_CONTEXT
     match pdu:
+        case Response():  # first: the answer to every Get/GetNext
+            w.parts.append(_RESPONSE_HEAD[order].pack(pdu.sys_uptime, pdu.error, pdu.index))
+            w.varbinds(pdu.varbinds)
         case Open():
             w.u8(pdu.timeout, 0, 0, 0)
             w.oid(pdu.id)
@@ -576,16 +612,10 @@ def _encode(pdu: Pdu, order: str) -> bytes:
             w.oid(pdu.id)
         case Ping():
             w.context(pdu)
-        case Response():
-            w.u32(pdu.sys_uptime)
-            w.u16(pdu.error)
-            w.u16(pdu.index)
-            w.varbinds(pdu.varbinds)
         case CommitSet() | UndoSet() | CleanupSet():
             pass
     payload = b"".join(w.parts)
-    header = struct.pack(
-        order + "BBBBIIII",
+    header = _HEADER[order].pack(
         VERSION,
         pdu.TYPE,
         flags,
@@ -602,6 +632,11 @@ def _encode(pdu: Pdu, order: str) -> bytes:
 
 
 class _Reader:
+    """Reads the payload in place (unpack_from: no slice per field); every read checks the
+    bounds first, so a short PDU is "truncated", never a struct.error."""
+
+    __slots__ = ("data", "header", "order", "pos")
+
     def __init__(self, data: bytes, pos: int, order: str, header: Header) -> None:
         self.data = data
         self.pos = pos
@@ -611,36 +646,42 @@ class _Reader:
     def fail(self, reason: str, detail: str = "") -> AgentxError:
         return AgentxError(reason, detail, self.header)
 
+    def _need(self, n: int) -> int:
+        pos = self.pos
+        if pos + n > len(self.data):
+            raise self.fail("truncated", f"need {n} octets at offset {pos}")
+        self.pos = pos + n
+        return pos
+
     def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise self.fail("truncated", f"need {n} octets at offset {self.pos}")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
+        pos = self._need(n)
+        return self.data[pos : pos + n]
 
     def at_end(self) -> bool:
         return self.pos >= len(self.data)
 
     def u8(self) -> int:
-        return self.take(1)[0]
+        return self.data[self._need(1)]
 
     def u16(self) -> int:
-        return struct.unpack(self.order + "H", self.take(2))[0]
+        return _U16[self.order].unpack_from(self.data, self._need(2))[0]
 
     def u32(self) -> int:
-        return struct.unpack(self.order + "I", self.take(4))[0]
+        return _U32[self.order].unpack_from(self.data, self._need(4))[0]
 
     def i32(self) -> int:
-        return struct.unpack(self.order + "i", self.take(4))[0]
+        return _I32[self.order].unpack_from(self.data, self._need(4))[0]
 
     def u64(self) -> int:
-        return struct.unpack(self.order + "Q", self.take(8))[0]
+        return _U64[self.order].unpack_from(self.data, self._need(8))[0]
 
     def oid(self) -> tuple[Oid, bool]:
-        n, prefix, include, _ = self.take(4)
+        pos = self._need(4)
+        data = self.data
+        n, prefix, include = data[pos], data[pos + 1], data[pos + 2]
         if n > MAX_SUBIDS:
             raise self.fail("bad_oid", f"{n} sub-identifiers")
-        subids = struct.unpack(f"{self.order}{n}I", self.take(4 * n))
+        subids = _subids(self.order, n).unpack_from(data, self._need(4 * n))
         if prefix:
             return (*_INTERNET, prefix, *subids), bool(include)
         return subids, bool(include)
@@ -650,7 +691,7 @@ class _Reader:
         if n > len(self.data) - self.pos:
             raise self.fail("truncated", f"octet string of {n} octets")
         data = self.take(n)
-        self.take(-n % 4)
+        self._need(-n % 4)
         return data
 
     def context(self) -> bytes | None:
@@ -668,7 +709,7 @@ class _Reader:
         out = []
         while not self.at_end():
             tag = self.u16()
-            self.u16()
+            self._need(2)
             name, _ = self.oid()
             out.append(VarBind(name, self.value(tag)))
         return tuple(out)
@@ -696,15 +737,15 @@ class _Reader:
         raise self.fail("bad_value_type", f"type {tag}")
 
 
-def decode_header(data: bytes) -> Header:
-    """The header at the start of `data` (at least HEADER_LEN octets), checked enough to
-    frame the stream: version, type, a payload length that is sane and a multiple of 4."""
-    if len(data) < HEADER_LEN:
-        raise AgentxError("truncated", f"header needs {HEADER_LEN} octets, got {len(data)}")
-    flags = data[2]
-    order = ">" if flags & NETWORK_BYTE_ORDER else "<"
-    fields = struct.unpack(order + "BBBBIIII", data[:HEADER_LEN])
-    header = Header(fields[0], fields[1], fields[2], *fields[4:])
+def decode_header(data: bytes, pos: int = 0) -> Header:
+    """The header at `pos` in `data` (at least HEADER_LEN octets from there), checked enough
+    to frame the stream: version, type, a payload length that is sane and a multiple of 4."""
+    if len(data) - pos < HEADER_LEN:
+        got = len(data) - pos
+        raise AgentxError("truncated", f"header needs {HEADER_LEN} octets, got {got}")
+    order = ">" if data[pos + 2] & NETWORK_BYTE_ORDER else "<"
+    version, type_, flags, _, sid, tid, pid, length = _HEADER[order].unpack_from(data, pos)
+    header = Header(version, type_, flags, sid, tid, pid, length)
     if header.version != VERSION:
         raise AgentxError("bad_version", f"version {header.version}", header)
     if header.payload_length % 4 or header.payload_length > MAX_PAYLOAD:
@@ -714,9 +755,11 @@ def decode_header(data: bytes) -> Header:
     return header
 
 
-def decode(data: bytes) -> Pdu:
-    """Exactly one PDU: header and the whole payload, nothing after it."""
-    header = decode_header(data)
+def decode(data: bytes, header: Header | None = None) -> Pdu:
+    """Exactly one PDU: header and the whole payload, nothing after it. A caller that has
+    framed the stream passes the header it read, so it is not decoded twice."""
+    if header is None:
+        header = decode_header(data)
     if len(data) != HEADER_LEN + header.payload_length:
         raise AgentxError(
             "bad_length",
@@ -730,30 +773,41 @@ def decode(data: bytes) -> Pdu:
         "transaction_id": header.transaction_id,
         "packet_id": header.packet_id,
     }
-    pdu = _decode_payload(PduType(header.type), r, header, ids)
+    pdu = _decode_payload(header.type, r, header, ids)
     if not r.at_end():
         raise r.fail("trailing_data", f"{len(data) - r.pos} octets after the {pdu.TYPE.name}")
     return pdu
 
 
-def _decode_payload(t: PduType, r: _Reader, header: Header, ids: dict[str, int]) -> Pdu:
+def _decode_payload(t: int, r: _Reader, header: Header, ids: dict[str, int]) -> Pdu:
     flags = header.flags
-    if t is PduType.OPEN:
+    # the requests of a walk first; decode_header has checked t is a PduType
+    if t == PduType.GET_NEXT:
+        ctx = r.context()
+        return GetNext(ranges=r.ranges(), context=ctx, **ids)
+    if t == PduType.GET:
+        ctx = r.context()
+        return Get(ranges=r.ranges(), context=ctx, **ids)
+    if t == PduType.GET_BULK:
+        ctx = r.context()
+        nr, mr = r.u16(), r.u16()
+        return GetBulk(non_repeaters=nr, max_repetitions=mr, ranges=r.ranges(), context=ctx, **ids)
+    if t == PduType.OPEN:
         timeout = r.u8()
         r.take(3)
         return Open(timeout=timeout, id=r.oid()[0], descr=r.octets(), **ids)
-    if t is PduType.CLOSE:
+    if t == PduType.CLOSE:
         reason = r.u8()
         r.take(3)
         return Close(reason=reason, **ids)
-    if t in (PduType.REGISTER, PduType.UNREGISTER):
+    if t == PduType.REGISTER or t == PduType.UNREGISTER:
         ctx = r.context()
         timeout, priority, range_subid, _ = r.take(4)
         subtree = r.oid()[0]
         if range_subid > len(subtree):
             raise r.fail("bad_range", f"range_subid {range_subid} past the subtree")
         upper = r.u32() if range_subid else 0
-        if t is PduType.UNREGISTER:
+        if t == PduType.UNREGISTER:
             return Unregister(
                 subtree=subtree,
                 priority=priority,
@@ -772,31 +826,21 @@ def _decode_payload(t: PduType, r: _Reader, header: Header, ids: dict[str, int])
             context=ctx,
             **ids,
         )
-    if t is PduType.GET:
-        ctx = r.context()
-        return Get(ranges=r.ranges(), context=ctx, **ids)
-    if t is PduType.GET_NEXT:
-        ctx = r.context()
-        return GetNext(ranges=r.ranges(), context=ctx, **ids)
-    if t is PduType.GET_BULK:
-        ctx = r.context()
-        nr, mr = r.u16(), r.u16()
-        return GetBulk(non_repeaters=nr, max_repetitions=mr, ranges=r.ranges(), context=ctx, **ids)
-    if t is PduType.TEST_SET:
+    if t == PduType.TEST_SET:
         ctx = r.context()
         return TestSet(varbinds=r.varbinds(), context=ctx, **ids)
-    if t is PduType.COMMIT_SET:
+    if t == PduType.COMMIT_SET:
         return CommitSet(**ids)
-    if t is PduType.UNDO_SET:
+    if t == PduType.UNDO_SET:
         return UndoSet(**ids)
-    if t is PduType.CLEANUP_SET:
+    if t == PduType.CLEANUP_SET:
         return CleanupSet(**ids)
-    if t is PduType.NOTIFY:
+    if t == PduType.NOTIFY:
         ctx = r.context()
         return Notify(varbinds=r.varbinds(), context=ctx, **ids)
-    if t is PduType.PING:
+    if t == PduType.PING:
         return Ping(context=r.context(), **ids)
-    if t is PduType.INDEX_ALLOCATE:
+    if t == PduType.INDEX_ALLOCATE:
         ctx = r.context()
         return IndexAllocate(
             varbinds=r.varbinds(),
@@ -805,13 +849,13 @@ def _decode_payload(t: PduType, r: _Reader, header: Header, ids: dict[str, int])
             context=ctx,
             **ids,
         )
-    if t is PduType.INDEX_DEALLOCATE:
+    if t == PduType.INDEX_DEALLOCATE:
         ctx = r.context()
         return IndexDeallocate(varbinds=r.varbinds(), context=ctx, **ids)
-    if t is PduType.ADD_AGENT_CAPS:
+    if t == PduType.ADD_AGENT_CAPS:
         ctx = r.context()
         return AddAgentCaps(id=r.oid()[0], descr=r.octets(), context=ctx, **ids)
-    if t is PduType.REMOVE_AGENT_CAPS:
+    if t == PduType.REMOVE_AGENT_CAPS:
         ctx = r.context()
         return RemoveAgentCaps(id=r.oid()[0], context=ctx, **ids)
     uptime, error, index = r.u32(), r.u16(), r.u16()

@@ -60,6 +60,7 @@ from hakeeper.snmp.agentx.pdu import (
 SYS_UPTIME_0: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID_0: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 # PDU types only a master sends us; anything else arriving is a protocol error.
+_EXCEPTIONS = (NoSuchObject, NoSuchInstance, EndOfMibView)  # not answers to GetNext
 _REQUESTS = {
     PduType.GET,
     PduType.GET_NEXT,
@@ -239,7 +240,7 @@ class Session:
         self.response_timeout = response_timeout  # how long we wait for the master
         self.state = State.CLOSED
         self.session_id = 0
-        self._buffer = bytearray()
+        self._buffer = b""  # the start of a PDU whose rest has not arrived
         self._packet_ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._sets: dict[int, _SetTx] = {}
@@ -272,34 +273,39 @@ class Session:
 
     def receive_data(self, data: bytes, now: float) -> list[Pdu]:
         """Bytes from the master, any fragment of the stream; returns what to send."""
-        self._buffer += data
+        # Framed in place: the usual read is exactly one whole PDU, decoded without a copy.
+        buf = self._buffer + data if self._buffer else data
+        pos, end = 0, len(buf)
         out: list[Pdu] = []
-        while self.state is not State.CLOSED and len(self._buffer) >= HEADER_LEN:
+        while self.state is not State.CLOSED and end - pos >= HEADER_LEN:
             try:
-                header = decode_header(bytes(self._buffer[:HEADER_LEN]))
+                header = decode_header(buf, pos)
             except AgentxError as e:
                 self._events.append(ParseFailed(e.reason, e.detail))
                 # An unknown type still has a usable length; anything else loses framing.
                 if e.reason == "bad_type" and e.header is not None:
-                    if len(self._buffer) < HEADER_LEN + e.header.payload_length:
+                    if end - pos < HEADER_LEN + e.header.payload_length:
                         break
-                    del self._buffer[: HEADER_LEN + e.header.payload_length]
+                    pos += HEADER_LEN + e.header.payload_length
                     continue
                 out += self._fail(CloseReason.PARSE_ERROR)
+                pos = end  # _fail emptied the buffer: nothing of this stream is kept
                 break
             size = HEADER_LEN + header.payload_length
-            if len(self._buffer) < size:
+            if end - pos < size:
                 break
-            chunk = bytes(self._buffer[:size])
-            del self._buffer[:size]
+            chunk = buf[pos : pos + size]  # the whole of buf (no copy) in the usual case
+            pos += size
             try:
-                pdu = decode(chunk)
+                pdu = decode(chunk, header)
             except AgentxError as e:
                 self._events.append(ParseFailed(e.reason, e.detail))
                 if header.type != PduType.RESPONSE:
                     out.append(self._answer(header, Error.PARSE_ERROR))
                 continue
             out += self._handle(pdu, now)
+        # what is left waits for the rest of its PDU; a reset (Close, failure) dropped it all
+        self._buffer = bytes(buf[pos:]) if self.state is not State.CLOSED else b""
         return out
 
     def next_deadline(self) -> float | None:
@@ -375,7 +381,7 @@ class Session:
         return pdu
 
     def _reset(self) -> None:
-        self._buffer.clear()
+        self._buffer = b""
         self._pending.clear()
         for tx in list(self._sets):
             self._cleanup(tx)
@@ -507,7 +513,7 @@ class Session:
         if not after or (r.end and oid >= r.end):
             self._events.append(ViewFailed(f"next({r.start}) gave {oid} outside the range"))
             return VarBind(r.start, END_OF_MIB_VIEW)
-        if isinstance(value, NoSuchObject | NoSuchInstance | EndOfMibView):
+        if isinstance(value, _EXCEPTIONS):
             self._events.append(ViewFailed(f"next({r.start}) gave {type(value).__name__}"))
             return VarBind(r.start, END_OF_MIB_VIEW)
         return VarBind(oid, value)
