@@ -422,3 +422,59 @@ def test_any_split_gives_the_same_answers(cuts: list[int]) -> None:
         out += s.receive_data(wire[pos : pos + n], 0.0)
         pos += n
     assert out == expected
+
+
+# --- the plain-read fast path (answer_plain_read) ---------------------------------------------
+
+OIDS_NEAR = st.builds(
+    lambda tail: oid(*tail), st.lists(st.integers(0, 4), min_size=0, max_size=4)
+) | st.sampled_from([(), (1, 3), (1, 3, 6, 1, 3, 10000), (1, 3, 6, 1, 4, 1, 2**32 - 1)])
+
+
+@settings(max_examples=400)
+@given(
+    kind=st.sampled_from([p.GetNext, p.Get]),
+    ranges=st.lists(st.tuples(OIDS_NEAR, OIDS_NEAR, st.booleans()), max_size=4),
+    session_id=st.sampled_from([SID, SID + 1]),
+    tx=st.integers(0, 2**32 - 1),
+    packet=st.integers(0, 2**32 - 1),
+    context=st.sampled_from([None, None, b"other"]),
+)
+def test_plain_reads_answer_exactly_as_the_general_path(
+    kind: type, ranges: list[tuple[tuple[int, ...], tuple[int, ...], bool]], session_id: int,
+    tx: int, packet: int, context: bytes | None,
+) -> None:  # fmt: skip
+    """Whatever the fast path answers is byte for byte what receive_data answers; it leaves
+    everything else (another session, a context) to receive_data."""
+    req = kind(
+        ranges=tuple(p.SearchRange(a, b, inc) for a, b, inc in ranges),
+        session_id=session_id, transaction_id=tx, packet_id=packet, context=context,
+    )  # fmt: skip
+    wire = encode(req)
+    fast, general = ready_session(), ready_session()
+    answer = fast.answer_plain_read(wire)
+    expected = b"".join(encode(x) for x in general.receive_data(wire, 0.0))
+    if session_id != SID or context is not None:
+        assert answer is None
+    elif answer is not None:
+        assert answer == expected
+        assert not fast.has_events()
+    else:  # only a view that broke its contract goes the long way
+        assert any(isinstance(e, ViewFailed) for e in general.drain_events())
+
+
+def test_plain_read_leaves_the_unusual_to_the_general_path() -> None:
+    s = ready_session()
+    req = get_next(p.SearchRange(oid(1)))
+    wire = encode(req)
+    assert s.answer_plain_read(wire) is not None
+    assert s.answer_plain_read(encode(req, network_order=False)) is None
+    assert s.answer_plain_read(wire + wire) is None  # two PDUs in one read
+    assert s.answer_plain_read(wire[:-4]) is None
+    assert s.answer_plain_read(encode(p.GetBulk(session_id=SID, max_repetitions=3))) is None
+    # a view that breaks its contract: the general path answers and says so
+    broken = DictView({oid(1, 0): p.NO_SUCH_INSTANCE})
+    b = ready_session(broken)
+    assert b.answer_plain_read(wire) is None
+    assert ask(b, req).varbinds == (VarBind(oid(1), p.END_OF_MIB_VIEW),)
+    assert any(isinstance(e, ViewFailed) for e in b.drain_events())

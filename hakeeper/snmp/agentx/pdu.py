@@ -18,6 +18,7 @@ We always encode in network byte order and decode both orders.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, NamedTuple
@@ -511,11 +512,13 @@ class _Writer:
             self.oid(r.end)
 
     def varbinds(self, varbinds: tuple[VarBind, ...]) -> None:
+        self.pairs([(vb.name, vb.value) for vb in varbinds])
+
+    def pairs(self, pairs: Iterable[tuple[Oid, Value]]) -> None:
         head = _U16X2[self.order]
-        for vb in varbinds:
-            v = vb.value
+        for name, v in pairs:
             self.parts.append(head.pack(v.TAG, 0))
-            self.oid(vb.name)
+            self.oid(name)
             self.value(v)
 
     def value(self, v: Value) -> None:
@@ -777,6 +780,61 @@ def decode(data: bytes, header: Header | None = None) -> Pdu:
     if not r.at_end():
         raise r.fail("trailing_data", f"{len(data) - r.pos} octets after the {pdu.TYPE.name}")
     return pdu
+
+
+# --- the hot path of a walk -------------------------------------------------------------------
+# snmpd asks a subagent one varbind at a time, so a walk is thousands of plain Get/GetNext
+# PDUs. These two read such a PDU and write its Response without the PDU objects; anything
+# unusual (other types, a context, little-endian, damage) returns None and goes the general
+# way above, which also names the error. tests/unit/test_agentx_pdu.py checks both agree.
+
+PlainRead = tuple[Header, list[tuple[Oid, Oid, bool]]]
+
+
+def decode_plain_read(data: bytes) -> PlainRead | None:
+    """(header, [(start, end, include)...]) of a whole network-order Get or GetNext in the
+    default context, or None."""
+    if len(data) < HEADER_LEN or data[0] != VERSION or data[2] != NETWORK_BYTE_ORDER:
+        return None
+    t = data[1]
+    if t != PduType.GET_NEXT and t != PduType.GET:
+        return None
+    header = Header(*_PLAIN_HEADER.unpack_from(data))
+    end = len(data)
+    if header.payload_length != end - HEADER_LEN:
+        return None
+    ranges = []
+    pos = HEADER_LEN
+    while pos < end:
+        pair = []
+        for _ in (0, 1):
+            if pos + 4 > end:
+                return None
+            n, prefix, include = data[pos], data[pos + 1], data[pos + 2]
+            stop = pos + 4 + 4 * n
+            if n > MAX_SUBIDS or stop > end:
+                return None
+            subids = _subids(">", n).unpack_from(data, pos + 4)
+            pair.append(((*_INTERNET, prefix, *subids) if prefix else subids, bool(include)))
+            pos = stop
+        (start, include), (stop_oid, _) = pair
+        ranges.append((start, stop_oid, include))
+    return header, ranges
+
+
+def encode_plain_response(header: Header, pairs: Iterable[tuple[Oid, Value]]) -> bytes:
+    """The Response (no error) to the request `header` came with, in network order."""
+    w = _Writer(">")
+    w.parts.append(_RESPONSE_HEAD[">"].pack(0, 0, 0))
+    w.pairs(pairs)
+    payload = b"".join(w.parts)
+    return _HEADER[">"].pack(
+        VERSION, PduType.RESPONSE, NETWORK_BYTE_ORDER, 0,
+        header.session_id, header.transaction_id, header.packet_id, len(payload),
+    ) + payload  # fmt: skip
+
+
+_PLAIN_HEADER = struct.Struct(">BBBxIIII")  # the header, its reserved octet skipped
 
 
 def _decode_payload(t: int, r: _Reader, header: Header, ids: dict[str, int]) -> Pdu:

@@ -55,6 +55,8 @@ from hakeeper.snmp.agentx.pdu import (
     VarBind,
     decode,
     decode_header,
+    decode_plain_read,
+    encode_plain_response,
 )
 
 SYS_UPTIME_0: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -504,19 +506,53 @@ class Session:
 
     def _view_next(self, r: SearchRange) -> VarBind:
         """The view's next OID in the range, or endOfMibView named by the range start."""
-        found = self.view.next(r.start, r.include, r.end)
+        found = self._next_in_range(r.start, r.end, r.include)
+        if isinstance(found, str):
+            self._events.append(ViewFailed(found))
+            return VarBind(r.start, END_OF_MIB_VIEW)
+        return VarBind(*found)
+
+    def _next_in_range(self, start: Oid, end: Oid, include: bool) -> tuple[Oid, Value] | str:
+        """(OID, value) after `start` within the range, (start, endOfMibView) past the view;
+        what went wrong (a str) when the view broke its contract."""
+        found = self.view.next(start, include, end)
         if isinstance(found, EndOfMibView):
-            return VarBind(r.start, END_OF_MIB_VIEW)
+            return start, END_OF_MIB_VIEW
         oid, value = found
-        after = oid >= r.start if r.include else oid > r.start
+        after = oid >= start if include else oid > start
         # An answer outside the range would send the master round in circles: drop it.
-        if not after or (r.end and oid >= r.end):
-            self._events.append(ViewFailed(f"next({r.start}) gave {oid} outside the range"))
-            return VarBind(r.start, END_OF_MIB_VIEW)
+        if not after or (end and oid >= end):
+            return f"next({start}) gave {oid} outside the range"
         if isinstance(value, _EXCEPTIONS):
-            self._events.append(ViewFailed(f"next({r.start}) gave {type(value).__name__}"))
-            return VarBind(r.start, END_OF_MIB_VIEW)
-        return VarBind(oid, value)
+            return f"next({start}) gave {type(value).__name__}"
+        return oid, value
+
+    def answer_plain_read(self, data: bytes) -> bytes | None:
+        """The hot path of a walk: a whole plain Get/GetNext of this open session answered
+        straight to bytes (no PDU objects, ~2x cheaper); None sends it the general way
+        (receive_data), which also answers everything unusual: a view error, a foreign
+        session, a context, damage."""
+        if self._buffer or self.state is not State.READY:
+            return None
+        read = decode_plain_read(data)
+        if read is None:
+            return None
+        header, ranges = read
+        if header.session_id != self.session_id:
+            return None
+        pairs: list[tuple[Oid, Value]] = []
+        try:
+            if header.type == PduType.GET_NEXT:
+                for start, end, include in ranges:
+                    found = self._next_in_range(start, end, include)
+                    if isinstance(found, str):
+                        return None
+                    pairs.append(found)
+            else:
+                pairs = [(start, self._view_get(start)) for start, _, _ in ranges]
+            return encode_plain_response(header, pairs)
+        except Exception:  # the general way answers genErr and records why
+            return None
 
     def _on_get(self, pdu: Get) -> Response:
         vbs = []

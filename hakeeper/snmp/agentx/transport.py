@@ -207,6 +207,10 @@ class Subagent:
     def _received(self, conn: _Connection, data: bytes) -> None:
         """The hot path: answer what the master asked right here, in one loop callback (no
         task or timer per PDU: snmpd sends a walk to a subagent one varbind per PDU)."""
+        fast = self.session.answer_plain_read(data)
+        if fast is not None:
+            conn.write(fast)  # nothing else changed: no events, no new deadline
+            return
         self._write(self.session.receive_data(data, self.clock()))
         self._after(conn)
 
