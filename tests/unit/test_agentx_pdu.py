@@ -23,21 +23,30 @@ OIDS = (
     | st.builds(lambda tail: (1, 3, 6, 1, *tail), SUBIDS)
     | st.builds(tuple, st.lists(st.integers(0, 9), min_size=120, max_size=128))
 )
-VALUES = st.one_of(
-    st.builds(p.Integer, st.integers(-(2**31), 2**31 - 1)),
-    st.builds(p.OctetString, st.binary(max_size=13)),
-    st.just(p.NULL),
-    st.builds(p.ObjectIdentifier, OIDS),
-    st.builds(p.IpAddress, st.binary(min_size=4, max_size=4)),
-    st.builds(p.Counter32, U32),
-    st.builds(p.Gauge32, U32),
-    st.builds(p.TimeTicks, U32),
-    st.builds(p.Opaque, st.binary(max_size=13)),
-    st.builds(p.Counter64, st.integers(0, 2**64 - 1)),
-    st.just(p.NO_SUCH_OBJECT),
-    st.just(p.NO_SUCH_INSTANCE),
-    st.just(p.END_OF_MIB_VIEW),
-)
+
+
+def snmp_values(
+    oids: st.SearchStrategy[tuple[int, ...]], max_octets: int = 13, null: bool = True
+) -> st.SearchStrategy[p.Value]:
+    """Every value type (Null only if asked: it is no SNMP answer), OIDs from `oids`."""
+    return st.one_of(
+        st.builds(p.Integer, st.integers(-(2**31), 2**31 - 1)),
+        st.builds(p.OctetString, st.binary(max_size=max_octets)),
+        *([st.just(p.NULL)] if null else []),
+        st.builds(p.ObjectIdentifier, oids),
+        st.builds(p.IpAddress, st.binary(min_size=4, max_size=4)),
+        st.builds(p.Counter32, U32),
+        st.builds(p.Gauge32, U32),
+        st.builds(p.TimeTicks, U32),
+        st.builds(p.Opaque, st.binary(max_size=13)),
+        st.builds(p.Counter64, st.integers(0, 2**64 - 1)),
+        st.just(p.NO_SUCH_OBJECT),
+        st.just(p.NO_SUCH_INSTANCE),
+        st.just(p.END_OF_MIB_VIEW),
+    )
+
+
+VALUES = snmp_values(OIDS)
 VARBINDS = st.lists(st.builds(p.VarBind, OIDS, VALUES), max_size=5).map(tuple)
 RANGES = st.lists(st.builds(p.SearchRange, OIDS, OIDS, st.booleans()), max_size=5).map(tuple)
 U8 = st.integers(0, 255)

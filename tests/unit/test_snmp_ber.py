@@ -15,6 +15,7 @@ from pysnmp.proto.api import v1, v2c
 from hakeeper.snmp import ber
 from hakeeper.snmp.agentx import pdu as p
 from hakeeper.snmp.embedded import from_pysnmp
+from tests.unit.test_agentx_pdu import snmp_values
 
 # what an SNMP OID can be: two first arcs (0..2, 0..39 under 0 and 1), any 32-bit rest
 ARC = st.integers(0, 2**32 - 1) | st.integers(0, 300)
@@ -24,21 +25,7 @@ OIDS = st.builds(
     st.integers(0, 1000),
     st.lists(ARC, max_size=40),
 )
-U32 = st.integers(0, 2**32 - 1)
-VALUES = st.one_of(
-    st.builds(p.Integer, st.integers(-(2**31), 2**31 - 1)),
-    st.builds(p.OctetString, st.binary(max_size=300)),
-    st.builds(p.ObjectIdentifier, OIDS),
-    st.builds(p.IpAddress, st.binary(min_size=4, max_size=4)),
-    st.builds(p.Counter32, U32),
-    st.builds(p.Gauge32, U32),
-    st.builds(p.TimeTicks, U32),
-    st.builds(p.Opaque, st.binary(max_size=20)),
-    st.builds(p.Counter64, st.integers(0, 2**64 - 1)),
-    st.just(p.NO_SUCH_OBJECT),
-    st.just(p.NO_SUCH_INSTANCE),
-    st.just(p.END_OF_MIB_VIEW),
-)
+VALUES = snmp_values(OIDS, max_octets=300, null=False)
 REQUEST_ID = st.integers(-(2**31), 2**31 - 1)
 PDUS = {ber.GET: v2c.GetRequestPDU, ber.GET_NEXT: v2c.GetNextRequestPDU}
 
