@@ -22,8 +22,7 @@ figures, and keepalived's MIB needs modules this host lacks):
       timestamps, BPF-filtered) for --seconds with no client and while a client runs
       snmpbulkwalk of the instance table back to back (bounded by --loop-walks and the
       window), for hakeeper and keepalived.
-  (d) hakeeper's embedded agent (its own SNMP port, no snmpd) once the daemon's config
-      knows it; otherwise "embedded: not wired".
+  (d) hakeeper's embedded agent (its own SNMP port, no snmpd), in the same hakeeper run.
 
 Run from the repo root as root:
     .venv/bin/python bench/snmp.py [--sizes 200,1000] [--seconds 20] [--repeat 5]
@@ -70,7 +69,7 @@ from bench.scale import tree
 from hakeeper.snmp.mib import INSTANCE_TABLE, NAME_MAX, name_index
 from hakeeper.snmp.vrrp_mibs import V3_OPER_ENTRY, V3_OPER_STATUS
 from tests.lab.configs import keepalived_conf
-from tests.lab.daemons import REPO, Daemon, start_daemon
+from tests.lab.daemons import Daemon, start_daemon
 from tests.lab.lab import Lab, Node, ip_netns_list
 from tests.unit.test_agentx_snmpd import Snmpd, free_udp_port
 
@@ -124,12 +123,6 @@ def config(n: int, socket_path: Path, extra: str = "") -> str:
         f"    enable_snmp_vrrp\n    enable_snmp_rfcv3\n    snmp_socket unix:{socket_path}\n{extra}"
     )
     return keepalived_conf(*insts, global_extra=snmp)
-
-
-def embedded_wired() -> bool:
-    """Does the daemon's config know the embedded agent's keys yet (issue 6, in progress)?"""
-    build = REPO / "hakeeper" / "config" / "build.py"
-    return "snmp_agent" in build.read_text()
 
 
 # -- the net-snmp client ----------------------------------------------------------------------
@@ -368,7 +361,7 @@ def run_daemon(
     print(f"== {kind}: {n} instances, AgentX subagent of snmpd (pid {snmpd.proc_pid})", flush=True)
     if kind == "hakeeper":
         extra = ""
-        if args.embedded and embedded_wired():
+        if args.embedded:
             # the same daemon serves both ways at once: the views are shared
             extra = embedded_block(m, c)
             embedded = Agent("embedded", f"{m.ipv4}:{EMBEDDED_PORT}", agent.env, node=c)
@@ -521,8 +514,6 @@ def report(n: int, base: Timing, runs: list[DaemonRun], args: argparse.Namespace
     hk = [r for r in runs if r.kind == "hakeeper"]
     if not args.embedded:
         print("(d) embedded: skipped (--no-embedded)")
-    elif not embedded_wired():
-        print("(d) embedded: not wired")
     elif hk and hk[0].embedded_get is not None and hk[0].snmpd_get is not None:
         print(
             "(d) embedded agent (snmp_agent listen on M, tools run in C's namespace through "

@@ -701,12 +701,16 @@ class _Reader:
         return self.octets() if self.header.flags & NON_DEFAULT_CONTEXT else None
 
     def ranges(self) -> tuple[SearchRange, ...]:
+        return tuple(SearchRange(start, end, inc) for start, end, inc in self.range_tuples())
+
+    def range_tuples(self) -> list[tuple[Oid, Oid, bool]]:
+        """The SearchRanges to the end as (start, end, include): no objects on the hot path."""
         out = []
         while not self.at_end():
             start, include = self.oid()
             end, _ = self.oid()
-            out.append(SearchRange(start, end, include))
-        return tuple(out)
+            out.append((start, end, include))
+        return out
 
     def varbinds(self) -> tuple[VarBind, ...]:
         out = []
@@ -786,40 +790,24 @@ def decode(data: bytes, header: Header | None = None) -> Pdu:
 # snmpd asks a subagent one varbind at a time, so a walk is thousands of plain Get/GetNext
 # PDUs. These two read such a PDU and write its Response without the PDU objects; anything
 # unusual (other types, a context, little-endian, damage) returns None and goes the general
-# way above, which also names the error. tests/unit/test_agentx_pdu.py checks both agree.
+# way above, which also names the error. tests/unit/test_agentx_session.py checks both agree.
 
 PlainRead = tuple[Header, list[tuple[Oid, Oid, bool]]]
+_PLAIN_TYPES = (PduType.GET_NEXT, PduType.GET)
 
 
 def decode_plain_read(data: bytes) -> PlainRead | None:
     """(header, [(start, end, include)...]) of a whole network-order Get or GetNext in the
     default context, or None."""
-    if len(data) < HEADER_LEN or data[0] != VERSION or data[2] != NETWORK_BYTE_ORDER:
+    try:
+        header = decode_header(data)
+        if header.flags != NETWORK_BYTE_ORDER or header.type not in _PLAIN_TYPES:
+            return None
+        if header.payload_length != len(data) - HEADER_LEN:
+            return None
+        return header, _Reader(data, HEADER_LEN, ">", header).range_tuples()
+    except AgentxError:
         return None
-    t = data[1]
-    if t != PduType.GET_NEXT and t != PduType.GET:
-        return None
-    header = Header(*_PLAIN_HEADER.unpack_from(data))
-    end = len(data)
-    if header.payload_length != end - HEADER_LEN:
-        return None
-    ranges = []
-    pos = HEADER_LEN
-    while pos < end:
-        pair = []
-        for _ in (0, 1):
-            if pos + 4 > end:
-                return None
-            n, prefix, include = data[pos], data[pos + 1], data[pos + 2]
-            stop = pos + 4 + 4 * n
-            if n > MAX_SUBIDS or stop > end:
-                return None
-            subids = _subids(">", n).unpack_from(data, pos + 4)
-            pair.append(((*_INTERNET, prefix, *subids) if prefix else subids, bool(include)))
-            pos = stop
-        (start, include), (stop_oid, _) = pair
-        ranges.append((start, stop_oid, include))
-    return header, ranges
 
 
 def encode_plain_response(header: Header, pairs: Iterable[tuple[Oid, Value]]) -> bytes:
@@ -832,9 +820,6 @@ def encode_plain_response(header: Header, pairs: Iterable[tuple[Oid, Value]]) ->
         VERSION, PduType.RESPONSE, NETWORK_BYTE_ORDER, 0,
         header.session_id, header.transaction_id, header.packet_id, len(payload),
     ) + payload  # fmt: skip
-
-
-_PLAIN_HEADER = struct.Struct(">BBBxIIII")  # the header, its reserved octet skipped
 
 
 def _decode_payload(t: int, r: _Reader, header: Header, ids: dict[str, int]) -> Pdu:
